@@ -1,0 +1,163 @@
+"""What an endpoint really does, found by probing it once and cached under ``LODESTAR_HOME/cache``.
+
+Algorithms read these flags to pick their documented fallback (MAIN-RAG's judge without logprobs, the loop's
+text-format tool calls without native tool calls, prompt-and-repair JSON without json_schema) instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from agent.errors import EndpointError
+
+if TYPE_CHECKING:
+    from agent.llm import LLM
+
+CACHE_TTL_S = 7 * 24 * 3600
+
+
+class Capabilities(BaseModel):
+    """Optimistic defaults for OpenAI itself; a probe replaces them with what the server showed."""
+
+    streaming: bool = True
+    logprobs: bool = True
+    json_schema: bool = True
+    json_object: bool = True
+    tool_calls: bool = True
+    context_length: int | None = None
+    probed: bool = False
+    probed_at: float | None = None
+    endpoint: str = ""
+    model: str = ""
+    notes: dict[str, str] = Field(default_factory=dict, description="why a capability was found missing")
+
+
+def _cache_path(cache_dir: Path, url: str, model: str) -> Path:
+    key = hashlib.sha256(f"{url}\0{model}".encode()).hexdigest()[:16]
+    return cache_dir / "capabilities" / f"{key}.json"
+
+
+def load_cached(cache_dir: Path, url: str, model: str) -> Capabilities | None:
+    path = _cache_path(cache_dir, url, model)
+    try:
+        caps = Capabilities.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+    if caps.probed_at is None or time.time() - caps.probed_at > CACHE_TTL_S:
+        return None
+    return caps
+
+
+def save_cached(cache_dir: Path, caps: Capabilities) -> None:
+    path = _cache_path(cache_dir, caps.endpoint, caps.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(caps.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _context_length(models: Any, model: str) -> int | None:
+    """Read the context window from ``/v1/models`` in the shapes vLLM, llama.cpp and others use."""
+    entries = models.get("data", []) if isinstance(models, dict) else []
+    chosen = next((m for m in entries if isinstance(m, dict) and m.get("id") == model), None)
+    for entry in [chosen, *entries]:
+        if not isinstance(entry, dict):
+            continue
+        for source in (entry, entry.get("meta") or {}):
+            for key in ("max_model_len", "context_length", "context_window", "n_ctx", "n_ctx_train"):
+                value = source.get(key)
+                if isinstance(value, int) and value > 0:
+                    return value
+    return None
+
+
+_PING = [{"role": "user", "content": "Reply with the word OK."}]
+_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Return the current time.",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]},
+    },
+}
+
+
+async def _check(name: str, notes: dict[str, str], probe: Any) -> bool:
+    try:
+        return bool(await probe())
+    except EndpointError as exc:
+        notes[name] = str(exc)[:200]
+        return False
+    except Exception as exc:  # a probe must never crash the caller; record why instead
+        notes[name] = f"{type(exc).__name__}: {exc}"[:200]
+        return False
+
+
+async def probe(llm: LLM) -> Capabilities:
+    """Probe the first replica of ``llm`` with tiny requests, one feature at a time."""
+    replica = llm.balancer.replicas[0]
+    notes: dict[str, str] = {}
+    quiet = llm.bind(None)
+    models = await replica.http.get_json("/models")  # raises EndpointError: an unreachable server is not "no caps"
+
+    async def streaming() -> bool:
+        async with quiet.stream(_PING, max_tokens=4, temperature=0) as stream:
+            await stream.text()
+        return stream.completion is not None
+
+    async def logprobs() -> bool:
+        done = await quiet.complete(_PING, max_tokens=1, temperature=0, logprobs=True, top_logprobs=5)
+        tops = done.first_token_top_logprobs()
+        if not tops or len(tops) < 2:
+            notes["logprobs"] = "no top_logprobs in the response"
+            return False
+        return True
+
+    async def json_mode(kind: str) -> bool:
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+        fmt: dict[str, Any] = (
+            {"type": "json_schema", "json_schema": {"name": "probe", "schema": schema}}
+            if kind == "json_schema"
+            else {"type": "json_object"}
+        )
+        messages = [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}]
+        done = await quiet.complete(messages, max_tokens=24, temperature=0, response_format=fmt)
+        try:
+            json.loads(done.text)
+        except ValueError:
+            notes[kind] = "accepted, but the reply was not JSON"
+            return False
+        return True
+
+    async def tool_calls() -> bool:
+        messages = [{"role": "user", "content": "What time is it in UTC? Use the tool."}]
+        done = await quiet.complete(
+            messages,
+            max_tokens=48,
+            temperature=0,
+            tools=[_TOOL],
+            tool_choice={"type": "function", "function": {"name": "get_time"}},
+        )
+        if not done.tool_calls or done.tool_calls[0].function.name != "get_time":
+            notes["tool_calls"] = "accepted, but no tool call came back"
+            return False
+        json.loads(done.tool_calls[0].function.arguments or "{}")
+        return True
+
+    return Capabilities(
+        streaming=await _check("streaming", notes, streaming),
+        logprobs=await _check("logprobs", notes, logprobs),
+        json_schema=await _check("json_schema", notes, lambda: json_mode("json_schema")),
+        json_object=await _check("json_object", notes, lambda: json_mode("json_object")),
+        tool_calls=await _check("tool_calls", notes, tool_calls),
+        context_length=_context_length(models, llm.model),
+        probed=True,
+        probed_at=time.time(),
+        endpoint=replica.url,
+        model=llm.model,
+        notes=notes,
+    )

