@@ -147,6 +147,13 @@ class Settings(_Section):
     loop: LoopSettings = Field(default_factory=LoopSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 
+    @field_validator("endpoints")
+    @classmethod
+    def _reserved_names(cls, endpoints: dict[str, EndpointSettings]) -> dict[str, EndpointSettings]:
+        if LOCAL_ENDPOINT in endpoints:
+            raise ValueError(f"{LOCAL_ENDPOINT!r} is reserved for the embedded server; name the endpoint otherwise")
+        return endpoints
+
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, roles: dict[str, RoleSettings]) -> dict[str, RoleSettings]:

@@ -98,7 +98,7 @@ def local_settings(home: Path, local_server_url: str) -> Settings:
     config = home.parent / "lodestar.toml"
     config.write_text(
         f"""
-[endpoints.local]
+[endpoints.llama]
 base_url = "{local_server_url}"
 max_concurrency = 1
 read_timeout_s = 600
