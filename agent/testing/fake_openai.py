@@ -1,12 +1,11 @@
 """Fake OpenAI-compatible chat server for integration tests and benchmarks.
 
-Why a real server: the agent's HTTP stack (connection pooling, keep-alive, retries,
-timeouts, SSE parsing) is part of what we test, so transport-level mocks would hide
-exactly the bugs we care about. This server speaks real HTTP/1.1 on loopback using only
-the standard library. It runs its own asyncio loop on a daemon thread, so the same
-object works from sync tests, async tests and (via the CLI) from subprocesses.
+Why a real server: the agent's HTTP stack (pooling, keep-alive, retries, timeouts, SSE parsing) is part
+of what we test, and transport-level mocks would hide exactly those bugs. This server speaks real
+HTTP/1.1 on loopback with the standard library only, on its own asyncio loop in a daemon thread, so the
+same object serves sync tests, async tests and (through the CLI) subprocesses and benchmarks.
 
-Responses are scripted by rules (first match wins, insertion order)::
+Responses are scripted by rules, first match wins::
 
     with FakeOpenAIServer() as srv:
         srv.reply("Yes", contains="Is it true", times=1)
@@ -15,9 +14,7 @@ Responses are scripted by rules (first match wins, insertion order)::
         ...  # point the client at srv.base_url
         assert srv.max_in_flight <= 8
 
-CLI (benchmarks, manual poking)::
-
-    python -m agent.testing.fake_openai --port 0 --latency 0.2
+CLI: ``python -m agent.testing.fake_openai --port 0 --latency 0.2`` prints the base_url, serves until killed.
 """
 
 from __future__ import annotations
@@ -40,19 +37,11 @@ from typing import Any, Literal, TypeAlias
 __all__ = ["FakeOpenAIServer", "RecordedRequest", "Reply", "Rule", "fake_openai_server", "main"]
 
 Fault: TypeAlias = Literal["malformed_json", "cut_stream", "drop"]
-ReplySpec: TypeAlias = (
-    "Reply | str | Sequence[Reply | str] | Callable[[dict[str, Any], int], Reply | str]"
-)
+ReplySpec: TypeAlias = "Reply | str | Sequence[Reply | str] | Callable[[dict[str, Any], int], Reply | str]"
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 409: "conflict_error", 422: "invalid_request_error",
+                429: "rate_limit_error"}
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
 _ALT_TOKENS = (" the", ",", ".")  # filler alternatives for generated top_logprobs
 _MALFORMED_BODY = b'{"choices": ['
@@ -64,77 +53,60 @@ _READ_LIMIT = 16 * 1024 * 1024
 
 @dataclass
 class Reply:
-    """One scripted response. The defaults produce a plain 200 completion.
+    """One scripted response; the defaults give a plain 200 "stop" completion.
 
-    ``content=None`` means "" (or null when the reply carries tool calls). Latency knobs:
-    ``delay_s`` before the status line (None: server ``latency``), ``first_byte_delay_s``
-    between headers and body, ``chunk_delay_s`` between stream events (None: server default).
+    ``content=None`` means "" (null when the reply has tool calls). Latency: ``delay_s`` before the status
+    line (None: the server's ``latency``), ``first_byte_delay_s`` between headers and body, ``chunk_delay_s``
+    between stream events (None: the server's default). ``fault``: "malformed_json" (200, body not JSON),
+    "cut_stream" (close after ``cut_after`` SSE events, or half a JSON body) or "drop" (close, no response).
     """
 
     content: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # {"name", "arguments"} shorthand or OpenAI form
     finish_reason: str | None = None  # default: "tool_calls" if tool_calls else "stop"
-    top_logprobs: dict[str, float] | None = None  # scripted alternatives for the 1st token
+    top_logprobs: dict[str, float] | None = None  # scripted alternatives for the first token
     status: int = 200
     error_message: str | None = None
     error_type: str | None = None
-    retry_after: float | str | None = None  # sent as the Retry-After header
+    retry_after: float | str | None = None  # Retry-After header of an error reply
     headers: dict[str, str] = field(default_factory=dict)
     fault: Fault | None = None
-    cut_after: int = 2  # SSE events sent before a "cut_stream" closes the connection
+    cut_after: int = 2
     delay_s: float | None = None
     first_byte_delay_s: float = 0.0
     chunk_delay_s: float | None = None
-    chunks: int | None = None  # number of content chunks when streaming (None: per token)
+    chunks: int | None = None  # content chunks when streaming (None: one per token)
 
     def __post_init__(self) -> None:
         if self.tool_calls:
             self.tool_calls = [_normalize_tool_call(tc) for tc in self.tool_calls]
 
     @classmethod
-    def error(
-        cls,
-        status: int,
-        message: str | None = None,
-        *,
-        retry_after: float | str | None = None,
-        type: str | None = None,
-        **kwargs: Any,
-    ) -> Reply:
-        """An OpenAI-style error response (JSON ``{"error": {...}}`` body)."""
-        return cls(
-            status=status, error_message=message, error_type=type, retry_after=retry_after, **kwargs
-        )
+    def error(cls, status: int, message: str | None = None, *, retry_after: float | str | None = None,
+              type: str | None = None, **kwargs: Any) -> Reply:
+        """An OpenAI-style error: ``{"error": {"message", "type", "param", "code"}}``."""
+        return cls(status=status, error_message=message, error_type=type, retry_after=retry_after, **kwargs)
 
     @classmethod
-    def tool_call(
-        cls,
-        name: str,
-        arguments: dict[str, Any] | str | None = None,
-        *,
-        id: str | None = None,
-        content: str | None = None,
-        **kwargs: Any,
-    ) -> Reply:
-        """A reply with a single function call (arguments may be a dict or a JSON string)."""
-        call = {"id": id, "name": name, "arguments": arguments or {}}
-        return cls(content=content, tool_calls=[call], **kwargs)
+    def tool_call(cls, name: str, arguments: dict[str, Any] | str | None = None, *, id: str | None = None,
+                  content: str | None = None, **kwargs: Any) -> Reply:
+        """A reply with one function call; ``arguments`` may be a dict or a JSON string."""
+        return cls(content=content, tool_calls=[{"id": id, "name": name, "arguments": arguments or {}}], **kwargs)
 
 
 @dataclass
 class Rule:
     """Maps matching requests to replies; exhausted after ``times`` matches (None: never).
 
-    All given matchers must hold. ``match`` receives the JSON request body. Rules without
-    ``path`` only see chat completions; with ``path`` (e.g. "/v1/models") only that path.
-    ``reply`` may be a Reply, a content string, a list (cycled, one item per match) or a
-    callable ``(body, call_index) -> Reply | str``.
+    Every given matcher must hold; ``match`` gets the JSON request body. Rules without ``path`` only see
+    chat completions; with one (e.g. "/v1/models", to fault it) only that path. ``reply`` is a Reply, a
+    content string, a list (cycled, one item per match) or a callable ``(body, call_index) -> Reply | str``.
     """
 
     reply: ReplySpec = "OK"
     match: Callable[[dict[str, Any]], bool] | None = None
     times: int | None = None
-    contains: str | None = None
+    contains: str | None = None  # anywhere in the message contents
     system_contains: str | None = None
     last_user_contains: str | None = None
     model: str | None = None
@@ -146,27 +118,19 @@ class Rule:
         return self.times is not None and self.hits >= self.times
 
     def matches(self, path: str, body: dict[str, Any]) -> bool:
-        if self.exhausted:
-            return False
-        if self.path is not None and path != self.path:
-            return False
-        if self.path is None and not path.endswith("/chat/completions"):
+        if self.exhausted or (path != self.path if self.path else not path.endswith("/chat/completions")):
             return False
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         texts = [(m.get("role"), _text(m.get("content"))) for m in messages]
-        if self.contains is not None and self.contains not in "\n".join(t for _, t in texts):
-            return False
-        if self.system_contains is not None and not any(
-            role in ("system", "developer") and self.system_contains in t for role, t in texts
-        ):
-            return False
-        if self.last_user_contains is not None:
-            users = [t for role, t in texts if role == "user"]
-            if not users or self.last_user_contains not in users[-1]:
-                return False
-        if self.model is not None and body.get("model") != self.model:
-            return False
-        return self.match is None or bool(self.match(body))
+        users = [t for role, t in texts if role == "user"]
+        checks = [
+            self.contains is None or self.contains in "\n".join(t for _, t in texts),
+            self.system_contains is None
+            or any(role in ("system", "developer") and self.system_contains in t for role, t in texts),
+            self.last_user_contains is None or bool(users) and self.last_user_contains in users[-1],
+            self.model is None or body.get("model") == self.model,
+        ]
+        return all(checks) and (self.match is None or bool(self.match(body)))
 
     def take(self, body: dict[str, Any]) -> Reply:
         """Consume one match and produce its reply."""
@@ -180,10 +144,9 @@ class Rule:
 
 
 class RecordedRequest(dict):
-    """A received request: keys method, path, headers (lower-cased), json, time, client.
+    """A received request: keys method, path, headers (lower-case names), json, time (monotonic), client.
 
-    A plain dict for easy asserting; its repr redacts credential headers so that test
-    failure output and logs never show API keys.
+    A plain dict for easy asserting, whose repr redacts credentials so failure output never shows keys.
     """
 
     @property
@@ -199,9 +162,7 @@ class RecordedRequest(dict):
         return self["json"]
 
     def __repr__(self) -> str:
-        headers = {
-            k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in self["headers"].items()
-        }
+        headers = {k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self["headers"].items()}
         return f"RecordedRequest({dict(self, headers=headers)!r})"
 
 
@@ -210,51 +171,43 @@ def _as_reply(spec: Reply | str | None) -> Reply:
         return spec
     if isinstance(spec, str):
         return Reply(content=spec)
-    raise TypeError(f"reply must be a Reply or str, got {type(spec).__name__}")
+    raise TypeError(f"a reply must be a Reply or a str, not {type(spec).__name__}")
 
 
 def _normalize_tool_call(tc: dict[str, Any]) -> dict[str, Any]:
-    """Accept {"name", "arguments"} shorthand or full OpenAI form; arguments become JSON text."""
     fn = tc.get("function", tc)
     args = fn.get("arguments", {})
-    if not isinstance(args, str):
-        args = json.dumps(args)
+    args = args if isinstance(args, str) else json.dumps(args)
     return {"id": tc.get("id"), "type": "function", "function": {"name": fn["name"], "arguments": args}}
 
 
 def _text(content: Any) -> str:
-    """Message content as text (handles the list-of-parts form)."""
-    if isinstance(content, str):
-        return content
+    """Message content as text, including the list-of-parts form."""
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
+    return content if isinstance(content, str) else ""
 
 
 def _tokens(text: str) -> list[str]:
-    """Whitespace-led word tokens (" world") whose concatenation is exactly ``text``."""
+    """Whitespace-led word "tokens" (" world") whose concatenation is exactly ``text``."""
     parts = re.findall(r"\s*\S+", text)
-    rest = text[sum(map(len, parts)) :]
+    rest = text[sum(map(len, parts)):]
     return parts + [rest] if rest else parts
 
 
 def _group(tokens: list[str], n: int | None) -> list[list[str]]:
-    """Split tokens into ``n`` near-equal contiguous groups (one per token if n is None)."""
+    """Split tokens into ``n`` near-equal contiguous groups (one per token when n is None)."""
     if not n or n >= len(tokens):
         return [[t] for t in tokens]
     size, extra = divmod(len(tokens), n)
-    groups, start = [], 0
+    bounds = [0]
     for i in range(n):
-        end = start + size + (i < extra)
-        groups.append(tokens[start:end])
-        start = end
-    return groups
+        bounds.append(bounds[-1] + size + (i < extra))
+    return [tokens[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-def _logprob_entries(
-    tokens: list[str], scripted: dict[str, float] | None, top_n: int
-) -> list[dict[str, Any]]:
-    """OpenAI ``logprobs.content`` entries; scripted alternatives apply to the first token."""
+def _logprob_entries(tokens: list[str], scripted: dict[str, float] | None, top_n: int) -> list[dict[str, Any]]:
+    """OpenAI ``logprobs.content``; scripted alternatives apply to the first token, the rest are plausible."""
 
     def item(token: str, logprob: float) -> dict[str, Any]:
         return {"token": token, "logprob": logprob, "bytes": None}
@@ -273,16 +226,12 @@ def _logprob_entries(
     return entries
 
 
-def _error_body(status: int, message: str | None, type_: str | None) -> dict[str, Any]:
+def _error_body(status: int, message: str | None, type_: str | None) -> bytes:
     default_type = "server_error" if status >= 500 else "invalid_request_error"
-    return {
-        "error": {
-            "message": message or f"fake server error {status}",
-            "type": type_ or _ERROR_TYPES.get(status, default_type),
-            "param": None,
-            "code": "rate_limit_exceeded" if status == 429 else None,
-        }
-    }
+    error = {"message": message or f"fake server error {status}",
+             "type": type_ or _ERROR_TYPES.get(status, default_type), "param": None,
+             "code": "rate_limit_exceeded" if status == 429 else None}
+    return json.dumps({"error": error}).encode()
 
 
 def _seconds_header(value: float | str) -> str:
@@ -308,7 +257,7 @@ class _Request:
 
 
 async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
-    """Parse one HTTP/1.x request; None on clean EOF. Raises ValueError on garbage."""
+    """Parse one HTTP/1.x request (Content-Length or chunked body); None on EOF, ValueError on garbage."""
     line = b"\r\n"
     while line in (b"\r\n", b"\n"):  # tolerate stray CRLFs between keep-alive requests
         line = await reader.readline()
@@ -335,7 +284,7 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
 
 
 class _Responder:
-    """Writes one response; uses chunked encoding for streams so keep-alive survives them."""
+    """Writes one response; streams use chunked encoding so the connection survives them (keep-alive)."""
 
     def __init__(self, writer: asyncio.StreamWriter, keep_alive: bool) -> None:
         self.writer, self.keep_alive, self.chunked = writer, keep_alive, False
@@ -345,21 +294,18 @@ class _Responder:
             reason = http.HTTPStatus(status).phrase
         except ValueError:
             reason = "Unknown"
-        all_headers = {"Server": "fake-openai", "Connection": "keep-alive" if self.keep_alive else "close"}
+        fields = {"Server": "fake-openai", "Connection": "keep-alive" if self.keep_alive else "close"}
         if length is not None:
-            all_headers["Content-Length"] = str(length)
+            fields["Content-Length"] = str(length)
         elif self.keep_alive:
-            all_headers["Transfer-Encoding"] = "chunked"
+            fields["Transfer-Encoding"] = "chunked"
             self.chunked = True
-        all_headers.update(headers)
-        lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in all_headers.items()]
+        lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in {**fields, **headers}.items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         await self.writer.drain()
 
     async def send(self, data: bytes) -> None:
-        if self.chunked:
-            data = b"%x\r\n%s\r\n" % (len(data), data)
-        self.writer.write(data)
+        self.writer.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
         await self.writer.drain()
 
     async def end(self) -> None:
@@ -367,12 +313,9 @@ class _Responder:
             self.writer.write(b"0\r\n\r\n")
             await self.writer.drain()
 
-    async def full(
-        self, status: int, body: bytes, headers: dict[str, str] | None = None,
-        first_byte_delay: float = 0.0, content_type: str = "application/json",
-    ) -> bool:
-        """Send a complete Content-Length response; returns whether to keep the connection."""
-        await self.head(status, {"Content-Type": content_type, **(headers or {})}, len(body))
+    async def full(self, status: int, body: bytes, headers: dict[str, str], first_byte_delay: float = 0.0) -> bool:
+        """A complete Content-Length response; returns whether to keep the connection."""
+        await self.head(status, {"Content-Type": "application/json", **headers}, len(body))
         if first_byte_delay:
             await asyncio.sleep(first_byte_delay)
         await self.send(body)
@@ -396,64 +339,53 @@ class _Completion:
 
 
 class FakeOpenAIServer:
-    """Scriptable OpenAI-compatible server on 127.0.0.1 (see module docstring).
+    """Scriptable OpenAI-compatible server on loopback (see the module docstring).
 
-    Capability flags emulate weaker backends: ``supports_tools=False`` rejects requests with
-    ``tools`` (400), ``supports_json_schema=False`` rejects ``response_format`` json_schema
-    (400), ``supports_logprobs=False`` silently returns ``logprobs: null``.
+    Capability flags emulate weaker backends: ``supports_tools=False`` answers requests carrying ``tools``
+    with 400, ``supports_json_schema=False`` does so for ``response_format`` json_schema, and
+    ``supports_logprobs=False`` silently returns ``logprobs: null``. Observability attributes
+    (``requests``, ``request_count``, ``in_flight``, ``max_in_flight``) are updated by the server thread.
     """
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        model: str = "fake-model",
-        context_length: int = 2048,
-        latency: float = 0.0,
-        chunk_delay_s: float = 0.0,
-        stream_chunks: int | None = None,
-        default_reply: Reply | str = "OK",
-        supports_tools: bool = True,
-        supports_logprobs: bool = True,
-        supports_json_schema: bool = True,
-    ) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, model: str = "fake-model",
+                 context_length: int = 2048, latency: float = 0.0, chunk_delay_s: float = 0.0,
+                 stream_chunks: int | None = None, default_reply: Reply | str = "OK",
+                 supports_tools: bool = True, supports_logprobs: bool = True,
+                 supports_json_schema: bool = True) -> None:
         self.host, self.port, self._requested_port = host, port, port
         self.model, self.context_length = model, context_length
         self.latency, self.chunk_delay_s, self.stream_chunks = latency, chunk_delay_s, stream_chunks
         self.default_reply = _as_reply(default_reply)
-        self.supports_tools = supports_tools
-        self.supports_logprobs = supports_logprobs
+        self.supports_tools, self.supports_logprobs = supports_tools, supports_logprobs
         self.supports_json_schema = supports_json_schema
-        self._lock = threading.RLock()  # rules/faults are edited from the test thread
+        self.requests: list[RecordedRequest] = []  # every request, any path, in arrival order
+        self.request_count = 0  # chat-completion requests (the count fail_every uses)
+        self.in_flight = self.max_in_flight = 0  # open chat requests, measured at the server
+        self._lock = threading.RLock()  # rules and fault injectors are edited from the test's thread
         self._rules: list[Rule] = []
         self._every: tuple[int, Reply] | None = None
         self._random: tuple[float, tuple[int, ...], random.Random, float | str | None] | None = None
-        self._requests: list[RecordedRequest] = []
-        self._chat_count = self._in_flight = self._max_in_flight = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn_tasks: set[asyncio.Task[None]] = set()
 
-    # ---- lifecycle
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def base_url(self) -> str:
-        return f"{self.url}/v1"
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # ---- lifecycle
 
     def start(self) -> FakeOpenAIServer:
-        """Bind and serve on a background daemon thread; returns self once listening."""
+        """Bind and serve on a daemon thread; returns self once listening (``port`` is then the real one)."""
         if self._thread is not None:
             raise RuntimeError("server already started")
         ready = threading.Event()
         outcome: dict[str, Any] = {}
-        self._thread = threading.Thread(
-            target=self._run, args=(ready, outcome), name="fake-openai-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(ready, outcome), name="fake-openai", daemon=True)
         self._thread.start()
         ready.wait()
         if "error" in outcome:
@@ -464,26 +396,21 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
-        """Close the listener and all connections, then join the thread. Idempotent."""
+        """Close the listener and every connection, then join the thread. Idempotent."""
         if self._thread is None:
             return
         if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
+            with contextlib.suppress(RuntimeError):  # the loop already died
                 self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._thread = self._loop = None
 
     def _run(self, ready: threading.Event, outcome: dict[str, Any]) -> None:
         loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
         try:
-            server = loop.run_until_complete(
-                asyncio.start_server(
-                    self._serve_connection, self.host, self._requested_port,
-                    backlog=2048, limit=_READ_LIMIT,
-                )
-            )
-        except BaseException as exc:  # noqa: BLE001 - surfaced to start()'s caller
+            server = loop.run_until_complete(asyncio.start_server(
+                self._serve_connection, self.host, self._requested_port, backlog=2048, limit=_READ_LIMIT))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by start()
             outcome["error"] = exc
             loop.close()
             ready.set()
@@ -503,7 +430,6 @@ class FakeOpenAIServer:
             task.cancel()
         await asyncio.gather(*self._conn_tasks, return_exceptions=True)
         await server.wait_closed()
-        await asyncio.get_running_loop().shutdown_asyncgens()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
@@ -520,7 +446,7 @@ class FakeOpenAIServer:
     # ---- scripting
 
     def add_rule(self, rule: Rule | None = None, /, **kwargs: Any) -> Rule:
-        """Append a rule: ``add_rule(Rule(...))`` or ``add_rule(reply=..., contains=...)``."""
+        """Append a rule: ``add_rule(Rule(...))`` or ``add_rule(reply=..., contains=..., times=...)``."""
         rule = rule if rule is not None else Rule(**kwargs)
         with self._lock:
             self._rules.append(rule)
@@ -531,25 +457,21 @@ class FakeOpenAIServer:
         return self.add_rule(Rule(reply=reply, **matchers))
 
     def queue(self, *replies: Reply | str) -> Rule:
-        """Serve these replies, in order, to the next chat requests (then fall through)."""
+        """Serve these replies, in order, to the next chat requests, then fall through to later rules."""
         return self.add_rule(Rule(reply=list(replies), times=len(replies)))
 
-    def fail_every(
-        self, n: int, status: int = 429, *, retry_after: float | str | None = None,
-        fault: Fault | None = None,
-    ) -> None:
-        """Every n-th chat request (by arrival count) gets this error/fault instead of rules."""
+    def fail_every(self, n: int, status: int = 429, *, retry_after: float | str | None = None,
+                   fault: Fault | None = None) -> None:
+        """Every n-th chat request (by arrival count) gets this error or fault, ahead of the rules."""
         if n < 1:
             raise ValueError("n must be >= 1")
         reply = Reply(fault=fault) if fault else Reply.error(status, retry_after=retry_after)
         with self._lock:
             self._every = (n, reply)
 
-    def fail_randomly(
-        self, rate: float, statuses: Sequence[int] = (500, 429), *, seed: int = 0,
-        retry_after: float | str | None = None,
-    ) -> None:
-        """Each chat request fails with probability ``rate``; deterministic for a seed/order."""
+    def fail_randomly(self, rate: float, statuses: Sequence[int] = (500, 429), *, seed: int = 0,
+                      retry_after: float | str | None = None) -> None:
+        """Each chat request fails with probability ``rate``; deterministic for a seed and arrival order."""
         with self._lock:
             self._random = (rate, tuple(statuses), random.Random(seed), retry_after)
 
@@ -562,47 +484,12 @@ class FakeOpenAIServer:
         with self._lock:
             self._rules.clear()
             self._every = self._random = None
-            self._requests.clear()
-            self._chat_count = self._max_in_flight = 0
-
-    # ---- observability
-
-    @property
-    def rules(self) -> list[Rule]:
-        with self._lock:
-            return list(self._rules)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """All recorded requests (any path), in arrival order."""
-        return list(self._requests)
-
-    @property
-    def chat_requests(self) -> list[RecordedRequest]:
-        return [r for r in self._requests if r["path"].endswith("/chat/completions")]
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        return self._requests[-1] if self._requests else None
-
-    @property
-    def request_count(self) -> int:
-        """Number of chat-completion requests received (the count fail_every uses)."""
-        return self._chat_count
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def max_in_flight(self) -> int:
-        return self._max_in_flight
+            self.requests.clear()
+            self.request_count = self.max_in_flight = 0
 
     # ---- request handling (server thread)
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._conn_tasks.add(task)
@@ -612,9 +499,9 @@ class FakeOpenAIServer:
                 if not await self._dispatch(request, writer, peer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass  # client went away or sent garbage: just drop the connection
+            pass  # the client went away or sent garbage: drop the connection
         except asyncio.CancelledError:
-            pass  # stop(); swallowed because asyncio's streams callback logs cancelled tasks
+            pass  # stop(); not re-raised because asyncio's streams callback would log it
         finally:
             self._conn_tasks.discard(task)
             with contextlib.suppress(Exception):
@@ -626,41 +513,36 @@ class FakeOpenAIServer:
             body: Any = json.loads(req.body) if req.body else {}
         except ValueError:
             body = None
-        self._requests.append(RecordedRequest(
-            method=req.method, path=req.path, headers=req.headers, json=body,
-            time=time.monotonic(), client=peer,
-        ))
+        self.requests.append(RecordedRequest(method=req.method, path=req.path, headers=req.headers,
+                                             json=body, time=time.monotonic(), client=peer))
         route = req.path.removeprefix("/v1")
         if req.method == "GET" and route == "/models":
             reply = self._pick_reply(req.path, {}, index=0, chat=False) or Reply()
             return await self._respond(reply, {}, out, chat=False)
         if req.method == "POST" and route == "/chat/completions":
             return await self._chat(req, body, out)
-        body_bytes = json.dumps(_error_body(404, f"no route {req.method} {req.path}", None))
-        return await out.full(404, body_bytes.encode())
+        return await out.full(404, _error_body(404, f"no route {req.method} {req.path}", None), {})
 
     async def _chat(self, req: _Request, body: Any, out: _Responder) -> bool:
-        self._chat_count += 1
-        self._in_flight += 1
-        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        self.request_count += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if not isinstance(body, dict):
-                reply = Reply.error(400, "request body must be a JSON object")
+                reply: Reply | None = Reply.error(400, "the request body must be a JSON object")
             elif problem := self._capability_error(body):
                 reply = Reply.error(400, problem)
             else:
-                reply = self._pick_reply(req.path, body, index=self._chat_count, chat=True)
-            return await self._respond(
-                reply or self.default_reply, body if isinstance(body, dict) else {}, out, chat=True
-            )
+                reply = self._pick_reply(req.path, body, index=self.request_count, chat=True)
+            body = body if isinstance(body, dict) else {}
+            return await self._respond(reply or self.default_reply, body, out, chat=True)
         finally:
-            self._in_flight -= 1
+            self.in_flight -= 1
 
     def _capability_error(self, body: dict[str, Any]) -> str | None:
         if not self.supports_tools and body.get("tools"):
             return "this server does not support tools"
-        response_format = body.get("response_format") or {}
-        if not self.supports_json_schema and response_format.get("type") == "json_schema":
+        if not self.supports_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             return "response_format type 'json_schema' is not supported"
         return None
 
@@ -679,7 +561,7 @@ class FakeOpenAIServer:
         return None
 
     async def _respond(self, reply: Reply, body: dict[str, Any], out: _Responder, *, chat: bool) -> bool:
-        """Apply latency and faults, then send the reply. Returns keep-alive."""
+        """Apply latency and faults, then send the reply; returns whether to keep the connection."""
         delay = self.latency if reply.delay_s is None else reply.delay_s
         if delay:
             await asyncio.sleep(delay)
@@ -690,26 +572,22 @@ class FakeOpenAIServer:
             if reply.retry_after is not None:
                 headers["Retry-After"] = _seconds_header(reply.retry_after)
             error = _error_body(reply.status, reply.error_message, reply.error_type)
-            return await out.full(reply.status, json.dumps(error).encode(), headers, reply.first_byte_delay_s)
+            return await out.full(reply.status, error, headers, reply.first_byte_delay_s)
         stream = chat and body.get("stream") is True
         if reply.fault == "malformed_json":
             if stream:
                 return await self._stream(out, reply, [_MALFORMED_BODY], headers)
             return await out.full(reply.status, _MALFORMED_BODY, headers, reply.first_byte_delay_s)
         if not chat:
-            payload = self._models_payload()
+            data = json.dumps(self._models_payload()).encode()
         else:
             completion = self._completion(reply, body)
             if stream:
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                chunks = reply.chunks if reply.chunks is not None else self.stream_chunks
-                events = [
-                    json.dumps(e).encode()
-                    for e in _stream_events(completion, _group(completion.tokens, chunks), include_usage)
-                ]
+                groups = _group(completion.tokens, self.stream_chunks if reply.chunks is None else reply.chunks)
+                events = [json.dumps(e).encode() for e in _stream_events(completion, groups, include_usage)]
                 return await self._stream(out, reply, events, headers)
-            payload = _completion_payload(completion)
-        data = json.dumps(payload).encode()
+            data = json.dumps(_completion_payload(completion)).encode()
         if reply.fault == "cut_stream":  # promise the full length, deliver half, hang up
             await out.head(reply.status, {"Content-Type": "application/json", **headers}, len(data))
             await out.send(data[: len(data) // 2])
@@ -718,18 +596,16 @@ class FakeOpenAIServer:
 
     async def _stream(self, out: _Responder, reply: Reply, events: list[bytes], headers: dict[str, str]) -> bool:
         cut = reply.fault == "cut_stream"
-        if cut:
-            events = events[: reply.cut_after]
         await out.head(reply.status, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers})
         if reply.first_byte_delay_s:
             await asyncio.sleep(reply.first_byte_delay_s)
         gap = self.chunk_delay_s if reply.chunk_delay_s is None else reply.chunk_delay_s
-        for i, event in enumerate(events):
+        for i, event in enumerate(events[: reply.cut_after] if cut else events):
             if i and gap:
                 await asyncio.sleep(gap)
             await out.send(b"data: " + event + b"\n\n")
         if cut:
-            return False  # close without [DONE] or the terminating chunk
+            return False  # close with neither [DONE] nor the terminating chunk
         await out.send(b"data: [DONE]\n\n")
         await out.end()
         return out.keep_alive
@@ -747,36 +623,32 @@ class FakeOpenAIServer:
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish = tokens[:limit], "length"
             content = "".join(tokens)
-        tool_calls = [{**tc, "id": tc["id"] or f"call_{uuid.uuid4().hex[:24]}"} for tc in reply.tool_calls or []]
+        calls = [{**tc, "id": tc["id"] or f"call_{uuid.uuid4().hex[:24]}"} for tc in reply.tool_calls or []]
         logprobs = None
         if body.get("logprobs") and self.supports_logprobs:
             logprobs = _logprob_entries(tokens, reply.top_logprobs, int(body.get("top_logprobs") or 0))
-        prompt = sum(len(_text(m.get("content")).split()) for m in body.get("messages") or [] if isinstance(m, dict))
-        generated = len(tokens) + sum(1 + len(tc["function"]["arguments"].split()) for tc in tool_calls)
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt = sum(len(_text(m.get("content")).split()) for m in messages)
+        generated = len(tokens) + sum(1 + len(tc["function"]["arguments"].split()) for tc in calls)
         return _Completion(
             id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()),
-            model=str(body.get("model") or self.model), content=content, tokens=tokens,
-            tool_calls=tool_calls, finish_reason=finish, logprobs=logprobs,
-            usage={"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated},
-        )
+            model=str(body.get("model") or self.model), content=content, tokens=tokens, tool_calls=calls,
+            finish_reason=finish, logprobs=logprobs,
+            usage={"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated})
 
 
 def _completion_payload(c: _Completion) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": c.content}
     if c.tool_calls:
         message["tool_calls"] = c.tool_calls
-    choice = {
-        "index": 0,
-        "message": message,
-        "logprobs": None if c.logprobs is None else {"content": c.logprobs},
-        "finish_reason": c.finish_reason,
-    }
+    logprobs = None if c.logprobs is None else {"content": c.logprobs}
+    choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": c.finish_reason}
     return {"id": c.id, "object": "chat.completion", "created": c.created, "model": c.model,
             "choices": [choice], "usage": c.usage}
 
 
 def _stream_events(c: _Completion, groups: list[list[str]], include_usage: bool) -> Iterator[dict[str, Any]]:
-    """OpenAI chunk sequence: role, content pieces, tool-call deltas, finish, [usage]."""
+    """OpenAI chunk sequence: role, content pieces, tool-call deltas, finish, then usage if asked."""
     base: dict[str, Any] = {"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model}
     if include_usage:
         base["usage"] = None
@@ -787,17 +659,14 @@ def _stream_events(c: _Completion, groups: list[list[str]], include_usage: bool)
     yield chunk({"role": "assistant", "content": None if c.content is None else ""})
     position = 0
     for group in groups:
-        logprobs = None
-        if c.logprobs is not None:
-            logprobs = {"content": c.logprobs[position : position + len(group)]}
+        logprobs = None if c.logprobs is None else {"content": c.logprobs[position:position + len(group)]}
         position += len(group)
         yield chunk({"content": "".join(group)}, logprobs=logprobs)
     for i, tc in enumerate(c.tool_calls):
-        fn = tc["function"]
+        name, args = tc["function"]["name"], tc["function"]["arguments"]
         yield chunk({"tool_calls": [{"index": i, "id": tc["id"], "type": "function",
-                                     "function": {"name": fn["name"], "arguments": ""}}]})
-        args = fn["arguments"]
-        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                                     "function": {"name": name, "arguments": ""}}]})
+        for piece in (args[: len(args) // 2], args[len(args) // 2:]):
             if piece:
                 yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
     yield chunk({}, finish=c.finish_reason)
@@ -807,7 +676,7 @@ def _stream_events(c: _Completion, groups: list[list[str]], include_usage: bool)
 
 @contextlib.contextmanager
 def fake_openai_server(**kwargs: Any) -> Iterator[FakeOpenAIServer]:
-    """Started server for the duration of the block (conftest fixtures wrap this)."""
+    """A started server for the duration of the block (what conftest fixtures wrap)."""
     server = FakeOpenAIServer(**kwargs).start()
     try:
         yield server
@@ -819,21 +688,21 @@ def fake_openai_server(**kwargs: Any) -> Iterator[FakeOpenAIServer]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve until SIGINT/SIGTERM; prints the base_url first so callers can read it."""
-    p = argparse.ArgumentParser(prog="python -m agent.testing.fake_openai", description=__doc__.split("\n")[0])
+    """Serve until SIGINT/SIGTERM, printing the base_url first so that callers can read it."""
+    p = argparse.ArgumentParser(prog="python -m agent.testing.fake_openai", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--model", default="fake-model")
     p.add_argument("--context-length", type=int, default=2048)
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each response")
     p.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between stream chunks")
-    p.add_argument("--reply", default="OK", help="default reply content")
+    p.add_argument("--reply", default="OK", help="content of the default reply")
     p.add_argument("--no-tools", action="store_true")
     p.add_argument("--no-logprobs", action="store_true")
     p.add_argument("--no-json-schema", action="store_true")
     p.add_argument("--fail-every", type=int, default=0, help="fail every N-th chat request")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="probability of a random failure")
     p.add_argument("--fail-status", type=int, default=429)
-    p.add_argument("--fail-rate", type=float, default=0.0, help="random failure probability")
     p.add_argument("--retry-after", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -842,8 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host, port=args.port, model=args.model, context_length=args.context_length,
         latency=args.latency, chunk_delay_s=args.chunk_delay, default_reply=args.reply,
         supports_tools=not args.no_tools, supports_logprobs=not args.no_logprobs,
-        supports_json_schema=not args.no_json_schema,
-    )
+        supports_json_schema=not args.no_json_schema)
     if args.fail_every:
         server.fail_every(args.fail_every, args.fail_status, retry_after=args.retry_after)
     if args.fail_rate:
