@@ -87,7 +87,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             rtt = time.perf_counter() - started
             flags = ", ".join(
                 f"{name}={'yes' if getattr(caps, name) else 'no'}"
-                for name in ("streaming", "logprobs", "json_schema", "json_object", "tool_calls")
+                for name in ("streaming", "logprobs", "json_schema", "json_object", "json_object_schema", "tool_calls")
             )
             print(f"            {flags}, context_length={caps.context_length or 'unknown'}")
             print(f"            round trip {rtt * 1000:.0f} ms ({done.usage.completion_tokens} tokens)")

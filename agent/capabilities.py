@@ -29,6 +29,7 @@ class Capabilities(BaseModel):
     logprobs: bool = True
     json_schema: bool = True
     json_object: bool = True
+    json_object_schema: bool = False  # llama.cpp's extension: {"type": "json_object", "schema": {...}} as a grammar
     tool_calls: bool = True
     context_length: int | None = None
     probed: bool = False
@@ -99,9 +100,13 @@ async def _check(name: str, notes: dict[str, str], probe: Any) -> bool:
 
 async def probe(llm: LLM) -> Capabilities:
     """Probe the first replica of ``llm`` with tiny requests, one feature at a time."""
+    from agent.llm import LLM
+    from agent.pool import Balancer, RetryPolicy
+
     replica = llm.balancer.replicas[0]
     notes: dict[str, str] = {}
-    quiet = llm.bind(None)
+    # untraced, and nearly without retries: a feature the server rejects must not cost a retry storm
+    quiet = LLM(llm.role, Balancer([replica], RetryPolicy(max_retries=1, budget_s=10.0, base_s=0.2)))
     models = await replica.http.get_json("/models")  # raises EndpointError: an unreachable server is not "no caps"
 
     async def streaming() -> bool:
@@ -117,18 +122,22 @@ async def probe(llm: LLM) -> Capabilities:
             return False
         return True
 
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    formats: dict[str, dict[str, Any]] = {
+        "json_schema": {"type": "json_schema", "json_schema": {"name": "probe", "schema": schema}},
+        "json_object": {"type": "json_object"},
+        "json_object_schema": {"type": "json_object", "schema": schema},
+    }
+
     async def json_mode(kind: str) -> bool:
-        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-        fmt: dict[str, Any] = (
-            {"type": "json_schema", "json_schema": {"name": "probe", "schema": schema}}
-            if kind == "json_schema"
-            else {"type": "json_object"}
-        )
         messages = [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}]
-        done = await quiet.complete(messages, max_tokens=24, temperature=0, response_format=fmt)
+        done = await quiet.complete(messages, max_tokens=48, temperature=0, response_format=formats[kind])
         try:
             json.loads(done.text)
         except ValueError:
+            if done.finish_reason == "length" and done.text.lstrip().startswith("{"):
+                notes[kind] = "honoured, but this model rambles until max_tokens without a schema"
+                return True
             notes[kind] = "accepted, but the reply was not JSON"
             return False
         return True
@@ -145,7 +154,10 @@ async def probe(llm: LLM) -> Capabilities:
         if not done.tool_calls or done.tool_calls[0].function.name != "get_time":
             notes["tool_calls"] = "accepted, but no tool call came back"
             return False
-        json.loads(done.tool_calls[0].function.arguments or "{}")
+        try:  # the server does tool calls; whether this model fills the arguments well is the caller's problem
+            json.loads(done.tool_calls[0].function.arguments or "{}", strict=False)
+        except ValueError:
+            notes["tool_calls"] = "supported, but the model's arguments were not valid JSON"
         return True
 
     return Capabilities(
@@ -153,6 +165,7 @@ async def probe(llm: LLM) -> Capabilities:
         logprobs=await _check("logprobs", notes, logprobs),
         json_schema=await _check("json_schema", notes, lambda: json_mode("json_schema")),
         json_object=await _check("json_object", notes, lambda: json_mode("json_object")),
+        json_object_schema=await _check("json_object_schema", notes, lambda: json_mode("json_object_schema")),
         tool_calls=await _check("tool_calls", notes, tool_calls),
         context_length=_context_length(models, llm.model),
         probed=True,

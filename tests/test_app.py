@@ -95,3 +95,16 @@ def test_unavailable_command_is_a_clear_error(settings, capsys, monkeypatch) -> 
     monkeypatch.setitem(sys.modules, "agent.batch", None)  # as in a build without the batch feature
     assert app.main(["batch", "in.jsonl", "-o", "out.jsonl"]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+def test_doctor_lists_roles_capabilities_and_latency(settings, fake_server: FakeOpenAIServer, capsys) -> None:
+    fake_server.reply('{"ok": true}', match=lambda body: "response_format" in body)
+    assert app.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for role in ("planner", "caller", "summarizer", "judge", "explorer"):
+        assert out.count(f"{role} ") >= 1
+    assert "fake-model @ " + fake_server.base_url in out
+    assert "streaming=yes" in out and "logprobs=yes" in out and "json_schema=yes" in out
+    assert "tool_calls=no" in out  # the default reply carries no tool call
+    assert "context_length=2048" in out and "round trip" in out
+    assert out.count("round trip") == 1  # one endpoint+model: probed once
