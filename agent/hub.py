@@ -7,6 +7,8 @@ on disk, so the algorithms can choose their fallbacks without paying for a probe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
 from agent.capabilities import Capabilities, load_cached, probe, save_cached
@@ -18,11 +20,15 @@ from agent.pool import Balancer, Replica, RetryPolicy, close_replicas, get_repli
 from agent.trace import Trace
 from agent.transport import Timeouts
 
+if TYPE_CHECKING:
+    from agent.cache import ResponseCache
+
 
 class LLMHub:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
-                 local_url: str | None = None) -> None:
+                 local_url: str | None = None, cache: ResponseCache | None = None) -> None:
         self.settings = settings
+        self.cache = cache  # an on-disk response cache shared by every LLM the hub makes (None: off)
         self._transport = transport
         self._local: LocalServer | None = None
         self.local_url = local_url
@@ -83,25 +89,25 @@ class LLMHub:
         resolved = self.settings.role(role)
         replicas, policy = self._replicas(resolved)
         caps = self._known_capabilities(replicas[0].url, resolved.model)
-        return LLM(resolved, Balancer(replicas, policy), capabilities=caps, trace=trace)
+        return LLM(resolved, Balancer(replicas, policy), capabilities=caps, trace=trace, cache=self.cache)
 
     def _known_capabilities(self, url: str, model: str) -> Capabilities:
         key = (url, model)
-        if key not in self._caps:
-            cached = load_cached(self.settings.cache_dir, url, model)
-            if cached is not None:
-                self._caps[key] = cached
-        return self._caps.get(key, Capabilities())
+        if key not in self._caps:  # read the disk cache once; optimistic defaults until a probe says otherwise
+            self._caps[key] = load_cached(self.settings.cache_dir, url, model) or Capabilities()
+        return self._caps[key]
 
     async def capabilities(self, role: str, *, refresh: bool = False) -> Capabilities:
         """Probe (or read from cache) what ``role``'s endpoint can do."""
-        llm = self.llm(role)
+        llm = self.llm(role).with_cache(None)  # a probe must see the endpoint, not yesterday's answers
         key = (llm.balancer.replicas[0].url, llm.model)
         if not refresh:
             known = self._known_capabilities(*key)
             if known.probed:
                 return known
         caps = await probe(llm)
+        if caps.context_length is None and key[0] == self.local_url:
+            caps.context_length = self.settings.local.n_ctx  # llama-cpp-python's /models does not say; we chose it
         self._caps[key] = caps
         save_cached(self.settings.cache_dir, caps)
         return caps

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -23,6 +23,9 @@ from agent.config import ResolvedRole
 from agent.errors import EndpointError, ModelOutputError
 from agent.pool import Balancer, Replica
 from agent.trace import AnswerDelta, LlmCall, Trace
+
+if TYPE_CHECKING:
+    from agent.cache import ResponseCache
 
 T = TypeVar("T", bound=BaseModel)
 MessageLike = wire.Message | dict[str, Any]
@@ -89,11 +92,13 @@ class LLM:
         *,
         capabilities: Capabilities | None = None,
         trace: Trace | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.role = role
         self.balancer = balancer
         self.capabilities = capabilities or Capabilities()
         self.trace = trace
+        self.cache = cache
 
     @property
     def name(self) -> str:
@@ -105,10 +110,14 @@ class LLM:
 
     def bind(self, trace: Trace | None) -> LLM:
         """The same role recording into ``trace`` (shares replicas, limits and capabilities)."""
-        return LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace)
+        return LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace, cache=self.cache)
 
     def with_capabilities(self, capabilities: Capabilities) -> LLM:
-        return LLM(self.role, self.balancer, capabilities=capabilities, trace=self.trace)
+        return LLM(self.role, self.balancer, capabilities=capabilities, trace=self.trace, cache=self.cache)
+
+    def with_cache(self, cache: ResponseCache | None) -> LLM:
+        """The same role reading and writing ``cache`` (None: always ask the endpoint, e.g. to probe it)."""
+        return LLM(self.role, self.balancer, capabilities=self.capabilities, trace=self.trace, cache=cache)
 
     def describe(self) -> str:
         return f"{self.model} @ {', '.join(r.url for r in self.balancer.replicas)}"
@@ -130,8 +139,30 @@ class LLM:
             params["stop"] = [params["stop"]]
         return wire.ChatRequest.model_validate(params)
 
+    # -- response cache (opt-in; see agent/cache.py) ---------------------------------------------------------------
+
+    def _cache_key(self, payload: dict[str, Any]) -> str | None:
+        if self.cache is None:
+            return None
+        return self.cache.key(self.balancer.replicas[0].url, payload, self.trace)
+
+    async def _cached(self, key: str | None) -> Completion | None:
+        if key is None or self.cache is None:
+            return None
+        value = await self.cache.get(key)
+        if value is None:
+            return None
+        try:
+            return Completion.model_validate_json(value)
+        except ValidationError:
+            return None  # an entry from an older format: ask again
+
+    async def _store(self, key: str | None, completion: Completion) -> None:
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, completion.model_dump_json())
+
     def _record(self, completion: Completion | None, *, started: float, retries: int, stream: bool,
-                error: BaseException | None = None, endpoint: str = "") -> None:
+                error: BaseException | None = None, endpoint: str = "", cached: bool = False) -> None:
         if self.trace is None:
             return
         usage = completion.usage if completion else wire.Usage()
@@ -144,6 +175,7 @@ class LLM:
                 completion_tokens=usage.completion_tokens,
                 latency_s=round(time.perf_counter() - started, 4),
                 retries=retries,
+                cached=cached,
                 stream=stream,
                 ok=error is None,
                 error=str(error) if error else None,
@@ -155,6 +187,11 @@ class LLM:
         request = self.build_request(messages, **options)
         payload = request.payload()
         started = time.perf_counter()
+        cache_key = self._cache_key(payload)
+        if (hit := await self._cached(cache_key)) is not None:
+            hit.latency_s, hit.retries = round(time.perf_counter() - started, 4), 0
+            self._record(hit, started=started, retries=0, stream=False, cached=True)
+            return hit
 
         async def attempt(replica: Replica) -> tuple[Any, str]:
             return await replica.http.post_json(CHAT_PATH, payload), replica.url
@@ -191,6 +228,7 @@ class LLM:
             endpoint=url,
         )
         self._record(completion, started=started, retries=retries, stream=False)
+        await self._store(cache_key, completion)
         return completion
 
     @asynccontextmanager
@@ -228,6 +266,8 @@ class LLM:
                 "type": "json_schema",
                 "json_schema": {"name": name or schema.__name__, "schema": json_schema, "strict": False},
             }
+        elif self.capabilities.json_object_schema:  # llama.cpp: the schema becomes a grammar
+            response_format = {"type": "json_object", "schema": json_schema}
         elif self.capabilities.json_object:
             response_format = {"type": "json_object"}
         else:
@@ -280,6 +320,11 @@ class ChatStream:
     async def _iterate(self) -> AsyncIterator[str]:
         payload = self._request.payload()
         balancer = self._llm.balancer
+        cache_key = self._llm._cache_key(payload)
+        if (hit := await self._llm._cached(cache_key)) is not None:  # served as a single piece
+            async for piece in self._replay(hit):
+                yield piece
+            return
 
         def open_stream(replica: Replica) -> Any:
             return replica.http.stream_sse(CHAT_PATH, payload)
@@ -303,6 +348,18 @@ class ChatStream:
             raise exc from None
         self.completion = self._finish_completion(retries, url)
         self._llm._record(self.completion, started=self._started, retries=retries, stream=True)
+        await self._llm._store(cache_key, self.completion)
+
+    async def _replay(self, hit: Completion) -> AsyncIterator[str]:
+        hit.latency_s, hit.retries = round(time.perf_counter() - self._started, 4), 0
+        self.completion = hit
+        self._llm._record(hit, started=self._started, retries=0, stream=True, cached=True)
+        if hit.text:
+            self._pieces.append(hit.text)
+            self.first_token_s = time.perf_counter() - self._started
+            if self._llm.trace is not None:
+                self._llm.trace.emit(AnswerDelta(text=hit.text))
+            yield hit.text
 
     def _absorb(self, chunk: wire.ChatChunk) -> list[str]:
         if chunk.usage is not None:

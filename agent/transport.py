@@ -186,12 +186,15 @@ class HttpEndpoint:
 
     async def _events(self, response: httpx.Response, url: str) -> AsyncIterator[dict[str, Any]]:
         done = False
-        async for line in response.aiter_lines():
+        lines = response.aiter_lines()
+        async for line in lines:
             if not line.startswith("data:"):
                 continue  # comments, event names and keep-alives
             data = line[5:].strip()
             if data == "[DONE]":
                 done = True
+                async for _ in lines:  # finish the body so the connection can be reused
+                    pass
                 break
             try:
                 event = json.loads(data)
