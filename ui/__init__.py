@@ -1,1 +1,1 @@
-"""ui"""
+"""The chat TUI (Textual): ``lodestar`` / ``lodestar chat`` runs :func:`ui.app.run_tui`."""

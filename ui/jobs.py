@@ -1,0 +1,89 @@
+"""The palette's long jobs — ingest documents, load a graph — as plain functions run in a worker thread.
+
+They call the same code as ``lodestar ingest`` and ``lodestar kg load`` (imported lazily: the chat starts fast
+and still works in a build without rag/ or kg/), report progress through a callback and return the report
+lines the CLI would print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agent.config import Settings
+from agent.errors import BadInputError
+
+Progress = Callable[[str, int], None]  # ("total", n) | ("advance", n) | ("chunks", n)
+REPO = Path(__file__).resolve().parent.parent
+
+
+class IngestRequest(BaseModel):
+    paths: list[str]
+    collection: str | None = None
+
+
+class GraphRequest(BaseModel):
+    file: Path
+    aliases: Path | None = None
+    format: str | None = None
+
+
+def find_example(relative: str) -> str:
+    """The demo data next to the current folder or the installed source tree; "" when neither has it."""
+    for base in (Path.cwd(), REPO):
+        candidate = base / relative
+        if candidate.exists():
+            try:
+                return str(candidate.relative_to(Path.cwd()))
+            except ValueError:
+                return str(candidate)
+    return ""
+
+
+def ingest(request: IngestRequest, settings: Settings, progress: Progress) -> list[str]:
+    try:
+        from rag.cli import format_report
+        from rag.ingest import ingest_paths
+        from rag.store import check_collection_name
+    except ImportError as exc:
+        raise BadInputError(f"document ingestion is not available in this build ({exc.name})") from None
+    collection = check_collection_name(request.collection or settings.rag.collection)
+
+    def relay(event: str, n: int) -> None:
+        progress({"files": "total", "file": "advance"}.get(event, event), n)
+
+    report = ingest_paths(list(request.paths), settings, collection=collection, progress=relay)
+    lines = format_report(report)
+    if not report.ingested_anything and (report.skipped or report.problems):
+        raise BadInputError("nothing could be ingested: " + (report.skipped[0].reason if report.skipped
+                                                             else report.problems[0]))
+    return lines
+
+
+def load_graph(request: GraphRequest, settings: Settings, progress: Progress) -> list[str]:
+    try:
+        from kg.ingest import load_aliases, load_triples
+        from kg.store import graph_dir, open_or_new
+    except ImportError as exc:
+        raise BadInputError(f"graph loading is not available in this build ({exc.name})") from None
+    if request.aliases is not None and not request.aliases.is_file():
+        raise BadInputError(f"{request.aliases}: no such file")
+    steps = 3 if request.aliases else 2
+    progress("total", steps)
+    graph = open_or_new(settings.home)
+    report = load_triples(graph, request.file, request.format)
+    progress("advance", 1)
+    lines = [f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
+             f"{len(report.malformed)} malformed lines skipped"]
+    if request.aliases is not None:
+        aliases = load_aliases(graph, request.aliases)
+        progress("advance", 1)
+        lines.append(f"{request.aliases}: {aliases.aliases_added} aliases added, "
+                     f"{len(aliases.malformed)} malformed lines skipped")
+    graph.save(graph_dir(settings.home))
+    progress("advance", 1)
+    lines.insert(0, f"graph: {len(graph)} entities, {graph.num_triples} triples, "
+                    f"{len(graph.relation_counts())} relations")
+    return lines

@@ -1,0 +1,1 @@
+"""Modal screens: citation viewer, conversation history, settings, help, and the ingest / graph prompts."""

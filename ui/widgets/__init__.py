@@ -1,0 +1,1 @@
+"""Widgets of the main screen: the chat pane and the work pane."""
