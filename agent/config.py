@@ -111,6 +111,17 @@ class RagSettings(_Section):
     chroma_host: str | None = Field(None, description="use a Chroma server instead of the embedded store")
     chroma_port: int = 8000
     max_file_mb: float = Field(20.0, gt=0)
+    judge_top_logprobs: int = Field(20, ge=2, le=20, description="top_logprobs asked of the judge (OpenAI max 20)")
+    predictor_max_tokens: int = Field(64, ge=1, description="Agent-1's short answer per document")
+    final_max_tokens: int | None = Field(None, ge=1, description="Agent-3's answer; default: the role's max_tokens")
+    local_top_k: int = Field(4, ge=1, le=200, description="top_k when running on the embedded tiny model")
+    local_predictor_max_tokens: int = Field(32, ge=1, description="Agent-1's budget on the embedded tiny model")
+
+    def lean(self, uses_local: bool) -> tuple[int, int]:
+        """(top_k, predictor_max_tokens): smaller on the embedded model (~100 prompt tokens/s)."""
+        if uses_local:
+            return min(self.top_k, self.local_top_k), min(self.predictor_max_tokens, self.local_predictor_max_tokens)
+        return self.top_k, self.predictor_max_tokens
 
 
 class KgSettings(_Section):
@@ -125,6 +136,30 @@ class KgSettings(_Section):
     variant: Literal["tog", "tog-r"] = "tog"
     max_topic_entities: int = Field(3, ge=1, le=10)
     seed: int = 0
+    output_format: Literal["auto", "text", "json"] = Field(
+        "auto", description="ToG's text formats, or JSON schemas; auto: JSON when the endpoint honours json_schema")
+    on_depth_exhausted: Literal["paths", "cot"] = Field(
+        "paths", description="paths: answer from the gathered triples; cot: ToG's code (answer without them)")
+    backtrack: Literal["relation", "entity"] = Field(
+        "relation", description="relation: never walk back along the relation just used (ToG); entity: only never "
+        "revisit an entity already on the path (allows movie→actor→other movies)")
+    skip_relations: list[str] = Field(default_factory=list, description="glob patterns of relations never explored")
+    link_fuzzy_cutoff: float = Field(88.0, ge=0, le=100, description="rapidfuzz ratio for fuzzy linking; 100 = off")
+    link_embeddings: bool = Field(True, description="last-resort linking by name embeddings (computed lazily)")
+    link_embedding_threshold: float = Field(0.75, ge=0, le=1)
+    embedding_max_entities: int = Field(200_000, ge=0, description="no name embeddings for larger graphs")
+    embedding_model: str = Field("all-MiniLM-L6-v2", description="for linking and prune = 'embedding'")
+    local_width: int = Field(2, ge=1, le=20, description="width cap on the embedded tiny model")
+    local_depth: int = Field(2, ge=1, le=10, description="depth cap on the embedded tiny model")
+    local_max_tokens: int = Field(64, ge=1, description="max_tokens cap on the embedded tiny model")
+
+    def lean(self, uses_local: bool) -> KgSettings:
+        """These settings, with narrower beams on the embedded model (~100 prompt tokens/s on 2 cores)."""
+        if not uses_local:
+            return self
+        return self.model_copy(update={"width": min(self.width, self.local_width),
+                                       "depth": min(self.depth, self.local_depth),
+                                       "max_tokens": min(self.max_tokens, self.local_max_tokens)})
 
 
 class LoopSettings(_Section):
@@ -135,6 +170,18 @@ class LoopSettings(_Section):
     tool_timeout_s: float = Field(60.0, gt=0)
     tools_module: str | None = Field(None, description="a Python module whose @tool functions are added")
     file_root: str | None = Field(None, description="read_file may read only under this folder")
+    tool_call_format: Literal["auto", "native", "text", "json"] = Field(
+        "auto", description="caller output: native tool calls, α-UMi's Action/Action Input text, a JSON object "
+        "constrained by a schema (best for small local models), or auto: native if the endpoint has it, else text"
+    )
+    plan_format: Literal["text", "json"] = Field(
+        "text", description="planner output: α-UMi's text ending in `Next: …`, or a schema-constrained JSON object"
+    )
+    chains: bool = Field(True, description="let the caller answer with a declarative tool chain")
+    chain_max_steps: int = Field(8, ge=1, le=50)
+    chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
+    read_file_max_bytes: int = Field(200_000, ge=1_000)
+    disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
 
 
 class Settings(_Section):

