@@ -1,0 +1,341 @@
+"""The α-UMi planner–caller–summarizer loop (ALGORITHMS.md §3), training-free, over any chat endpoint.
+
+Per step: the planner (role "planner") writes a thought ending in ``Next: caller | summarizer | give up``; on
+caller, the caller (role "caller") turns the thought into one tool call or a tool chain; the tool result goes into
+the shared history as an observation (data, never parsed for markers); repeat. The summarizer (role
+"summarizer") streams the final answer with the citations gathered from the tool results. Each role can be a
+different endpoint and model: that is configuration only.
+
+Choices where the reference is silent or does not apply:
+- Planner output without a ``Next:`` marker is retried with the parse error fed back (``loop.parse_retries``);
+  if it is still missing, we default to the caller as the reference does (it appends " Next: caller.").
+- Caller output that cannot be parsed (no ``Action:``, invalid JSON, unknown tool) is retried the same way; if
+  it stays unusable, the failure is the step's observation, so the planner can change course.
+- Invalid arguments, tool exceptions and timeouts are observations (α-UMi's environment returns errors too).
+- A failed chain is repaired by the caller with the error attributed to its step and tool (ATC §4.2), at most
+  ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are not run again.
+- "give up" cannot restart a search here (no DFSDT): the summarizer answers honestly, saying what failed.
+- When ``loop.max_steps`` is spent, the summarizer answers with what was gathered and says what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from agent.config import LoopSettings
+from agent.errors import EndpointError
+from agent.hub import LLMHub
+from agent.llm import LLM, Completion
+from agent.loop import prompts
+from agent.loop.history import LoopState, neutralize
+from agent.loop.parsing import (
+    CallParseError,
+    CallRequest,
+    PlanDecision,
+    PlanParseError,
+    parse_native_calls,
+    parse_plan,
+    parse_text_call,
+)
+from agent.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
+from agent.untrusted import data_block
+from tools import prompts as tool_prompts
+from tools.chain import Chain, ChainResult, ChainStep, run_chain
+from tools.registry import ToolContext, ToolRegistry, ToolResult
+
+CHARS_PER_TOKEN = 3  # a cautious estimate for fitting the history into a context window
+TEXT_STOPS = ["\nObservation:", "\nobservation:", "\nplanner:", "\nuser:"]
+Delta = Callable[[str], None] | None
+
+
+def caller_format(settings: LoopSettings, caller: LLM, *, embedded: bool = False) -> str:
+    """native | text | json: as configured. "auto" is native when the endpoint does tool calls, else α-UMi's text;
+    except with the embedded 135M model, which follows neither (measured: bench/tools_quality.py) but does produce
+    usable calls under a JSON-schema grammar."""
+    if settings.tool_call_format != "auto":
+        return settings.tool_call_format
+    if embedded:
+        return "json"
+    return "native" if caller.capabilities.tool_calls else "text"
+
+
+def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[str, Any] | None]:
+    """Ways to constrain the output to ``schema``, best first: json_schema where the endpoint honours it, then
+    json_object carrying the schema (llama.cpp's server turns it into a grammar), plain json_object, nothing."""
+    caps = llm.capabilities
+    options: list[dict[str, Any] | None] = []
+    if caps.json_schema:
+        options.append({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}})
+    if getattr(caps, "json_object_schema", False):
+        options.append({"type": "json_object", "schema": schema})
+    if caps.json_object:
+        options.append({"type": "json_object"})
+    return [*options, None]
+
+
+class Loop:
+    """One run of the loop over one question (state lives here; the module functions stay stateless)."""
+
+    def __init__(self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *,
+                 knows: str = "") -> None:
+        self.question = question
+        self.hub = hub
+        self.trace = trace
+        self.registry = registry
+        self.settings = hub.settings.loop
+        self.knows = knows
+        self.planner = hub.llm("planner", trace)
+        self.caller = hub.llm("caller", trace)
+        self.summarizer = hub.llm("summarizer", trace)
+        self.format = caller_format(self.settings, self.caller, embedded=hub.settings.uses_local)
+        self._json_fallback: dict[str, int] = {}  # role -> how much of response_format its endpoint refused
+        self.state = LoopState(question)
+        self._done_calls: dict[str, ToolResult] = {}
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+
+    async def run(self, on_delta: Delta = None) -> Answer:
+        steps = self.settings.max_steps
+        for step in range(1, steps + 1):
+            decision = await self.plan(steps_left=steps - step + 1)
+            self.trace.emit(Plan(thought=decision.thought, next=decision.next))
+            self.state.add_plan(decision.thought, decision.next)
+            if decision.next == "summarizer":
+                return await self.summarize(on_delta)
+            if decision.next == "give up":
+                note = prompts.GIVE_UP_NOTE.format(reason=decision.thought or "(no reason given)")
+                return await self.summarize(on_delta, note=note)
+            await self.call_and_observe(step, decision.thought)
+        self.trace.emit(Plan(thought=f"The step budget ({steps}) is spent: the summarizer answers with what was "
+                                     "gathered.", next="summarizer"))
+        return await self.summarize(on_delta, note=prompts.BUDGET_NOTE.format(steps=steps))
+
+    def history(self, llm: LLM, fixed_chars: int) -> str:
+        """The shared transcript, fitted to ``llm``'s context window when the endpoint told us its size."""
+        window = llm.capabilities.context_length
+        if not window:
+            return self.state.render()
+        budget = (window - llm.role.max_tokens - 64) * CHARS_PER_TOKEN - fixed_chars
+        return self.state.render(max(1000, budget))
+
+    # -- planner -----------------------------------------------------------------------------------------------
+
+    def tool_names(self) -> str:
+        names = self.registry.names
+        return ", ".join([*names, "chain"] if self.settings.chains else names)
+
+    async def plan(self, *, steps_left: int) -> PlanDecision:
+        knows = f"{prompts.KNOWS_HEADER}{data_block('knowledge', neutralize(self.knows))}\n\n" if self.knows else ""
+        system = prompts.PLANNER_SYSTEM.format(tool_docs=self.registry.docs())
+        if self.settings.plan_format == "json":
+            system += "\n" + prompts.PLAN_JSON_FORMAT
+        history = self.history(self.planner, len(system) + len(knows) + 200)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": prompts.PLANNER_USER.format(knows=knows, history=history,
+                                                                   steps_left=steps_left)},
+        ]
+        last = ""
+        for _ in range(self.settings.parse_retries + 1):
+            if self.settings.plan_format == "json":
+                completion = await self.structured(self.planner, messages, prompts.PLAN_SCHEMA, "plan")
+            else:
+                completion = await self.planner.complete(messages)
+            try:
+                return parse_plan(completion.text)
+            except PlanParseError as exc:
+                last = completion.text.strip()[:1000]
+                messages += [{"role": "assistant", "content": completion.text or "(empty)"},
+                             {"role": "user", "content": prompts.PLAN_PARSE_ERROR.format(error=exc)}]
+        # α-UMi's default: a reply without a marker goes to the caller, the whole reply being the thought.
+        return PlanDecision(thought=last, next="caller")
+
+    # -- caller ------------------------------------------------------------------------------------------------
+
+    def caller_messages(self, thought: str) -> list[dict[str, Any]]:
+        if self.format == "native":
+            system = prompts.CALLER_SYSTEM_NATIVE.format(
+                call_format=tool_prompts.NATIVE_CALL_FORMAT if self.settings.chains else "")
+        else:
+            if self.format == "json":
+                call_format = tool_prompts.JSON_CALL_FORMAT.format(tool_names=self.tool_names())
+                chain_format = tool_prompts.JSON_CHAIN_FORMAT
+            else:
+                call_format = tool_prompts.TEXT_CALL_FORMAT.format(tool_names=self.tool_names())
+                chain_format = tool_prompts.CHAIN_FORMAT
+            if self.settings.chains:
+                call_format += "\n" + chain_format.format()
+            system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.registry.docs(), call_format=call_format)
+        specs = len(json.dumps(self.tool_specs())) if self.format == "native" else 0
+        fixed = len(system) + len(thought) + specs + 200
+        user = prompts.CALLER_USER.format(history=self.history(self.caller, fixed),
+                                          thought=thought or "(no thought given)")
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        specs = self.registry.specs()
+        if self.settings.chains:
+            specs.append(tool_prompts.chain_spec(self.registry.names))
+        return specs
+
+    async def _complete_caller(self, messages: list[dict[str, Any]]) -> Completion:
+        if self.format == "native":
+            return await self.caller.complete(messages, tools=self.tool_specs())
+        if self.format == "json":
+            schema = tool_prompts.call_schema([(t.name, t.parameters) for t in self.registry],
+                                              chains=self.settings.chains)
+            return await self.structured(self.caller, messages, schema, "tool_call")
+        return await self.caller.complete(messages, stop=TEXT_STOPS)
+
+    async def structured(self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any],
+                         name: str) -> Completion:
+        """A completion constrained to ``schema`` when the endpoint can; a 400 drops the schema, then the format."""
+        options = response_formats(llm, schema, name)
+        level = min(self._json_fallback.get(llm.name, 0), len(options) - 1)  # how many options were refused
+        response_format = options[level]
+        try:
+            return await llm.complete(messages, response_format=response_format)
+        except EndpointError as exc:
+            if response_format is None or exc.status not in (400, 422, 500):  # llama-cpp-python says 500
+                raise
+            self._json_fallback[llm.name] = level + 1
+            return await self.structured(llm, messages, schema, name)
+
+    def _parse_call(self, completion: Completion) -> CallRequest:
+        options = {"chains": self.settings.chains, "max_chain_steps": self.settings.chain_max_steps}
+        if completion.tool_calls:
+            return parse_native_calls(completion.tool_calls, self.registry, **options)
+        return parse_text_call(completion.text, self.registry, **options)
+
+    async def ask_caller(self, messages: list[dict[str, Any]], label: str | None = None
+                         ) -> tuple[CallRequest | None, str]:
+        """One usable call, retrying with the parse error fed back; (None, last error) when none came."""
+        error = ""
+        for _ in range(self.settings.parse_retries + 1):
+            try:
+                completion = await self._complete_caller(messages)
+            except EndpointError as exc:
+                if not (self.format == "native" and exc.status in (400, 404, 422)):
+                    raise
+                self.format = "text"  # the endpoint refused `tools`: use the text format from now on
+                messages[0] = self.caller_messages("")[0]
+                completion = await self._complete_caller(messages)
+            try:
+                return self._parse_call(completion), ""
+            except CallParseError as exc:
+                error = str(exc)
+                if exc.name:  # a call was attempted (unknown tool, bad arguments): show it in the trace
+                    self.trace.emit(ToolCallEvent(name=exc.name, arguments={}, step=label))
+                    self.trace.emit(ToolResultEvent(name=exc.name, ok=False, error=error, step=label))
+                messages += [_echo(completion),
+                             {"role": "user", "content": tool_prompts.CALL_PARSE_ERROR.format(error=error)}]
+        return None, error
+
+    # -- tools -------------------------------------------------------------------------------------------------
+
+    async def invoke(self, name: str, arguments: dict[str, Any], label: str) -> ToolResult:
+        """One tool call with its trace events; in a chain repair, identical calls that already succeeded are
+        reused instead of run again (ATC re-runs the whole program; side effects should not repeat)."""
+        key = json.dumps([name, arguments], sort_keys=True, default=str)
+        self.trace.emit(ToolCallEvent(name=name, arguments=arguments, step=label))
+        result = self._done_calls.get(key)
+        if result is None:
+            context = ToolContext(settings=self.hub.settings, hub=self.hub, trace=self.trace, step=label)
+            result = await self.registry.call(name, arguments, context, timeout_s=self.settings.tool_timeout_s)
+            if result.ok:
+                self._done_calls[key] = result
+        self.trace.emit(ToolResultEvent(name=result.name, ok=result.ok, output=result.output if result.ok else None,
+                                        error=result.error, step=label, latency_s=result.latency_s))
+        return result
+
+    async def call_and_observe(self, step: int, thought: str) -> None:
+        self._done_calls.clear()  # reuse results only within one step's chain repairs, never across steps
+        messages = self.caller_messages(thought)
+        request, error = await self.ask_caller(messages, str(step))
+        if request is None:
+            self.state.add_call("(no usable call)")
+            self.state.add_observation("ERROR: " + prompts.FAILED_CALL_NOTE.format(error=error))
+            return
+        if request.kind == "call":
+            result = await self.invoke(request.name, request.arguments, str(step))
+            self.state.add_call(request.render())
+            self.state.add_observation(result.observation(self.settings.observation_chars), [(str(step), result)])
+            return
+        await self.run_chain_with_repairs(step, request, messages)
+
+    async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
+        """Run the chain; on failure, feed the attributed error back and run the caller's fix (ATC §4.2)."""
+        repairs = 0
+        while True:
+            prefix = f"{step}." if repairs == 0 else f"{step}.r{repairs}."
+            assert request.chain is not None
+
+            async def call_step(step_id: str, tool: str, arguments: dict[str, Any], prefix: str = prefix) -> ToolResult:
+                return await self.invoke(tool, arguments, prefix + step_id)
+
+            result = await run_chain(request.chain, call_step, concurrency=self.settings.chain_concurrency)
+            if result.ok or repairs >= self.settings.chain_repairs:
+                break
+            messages += [{"role": "assistant", "content": request.render()},
+                         {"role": "user", "content": result.feedback()}]
+            repaired, _ = await self.ask_caller(messages, f"{step}.r{repairs + 1}")
+            if repaired is None:  # no usable fix: the failed chain's results stand
+                break
+            request, repairs = _as_chain(repaired), repairs + 1
+        self.state.add_call(request.render())
+        note = f"(the chain was repaired {repairs} time{'s' if repairs != 1 else ''})\n" if repairs else ""
+        failure = f"\n{result.feedback()}" if not result.ok else ""
+        text = note + result.observation(self.settings.observation_chars) + failure
+        self.state.add_observation(text, _labelled(result, prefix))
+
+    # -- summarizer --------------------------------------------------------------------------------------------
+
+    async def summarize(self, on_delta: Delta, *, note: str = "") -> Answer:
+        sources = self.state.sources()
+        fixed = len(prompts.SUMMARIZER_SYSTEM) + len(sources) + len(note) + len(self.question) + 200
+        user = prompts.SUMMARIZER_USER.format(
+            history=self.history(self.summarizer, fixed),
+            sources=f"{prompts.SOURCES_HEADER}{sources}\n\n" if sources else "",
+            note=f"{note}\n" if note else "",
+            question=self.question,
+        )
+        messages = [{"role": "system", "content": prompts.SUMMARIZER_SYSTEM}, {"role": "user", "content": user}]
+        if self.summarizer.capabilities.streaming:
+            async with self.summarizer.stream(messages) as stream:
+                async for piece in stream:
+                    if on_delta is not None:
+                        on_delta(piece)
+            text = stream.completion.text if stream.completion else ""
+        else:
+            text = (await self.summarizer.complete(messages)).text
+            if on_delta is not None:
+                on_delta(text)
+        text = text.strip()
+        if text.lower().startswith("conclusion:"):
+            text = text[len("conclusion:"):].strip()
+        if not text:
+            text = "I could not produce an answer" + (f": {note.strip()}" if note else ".")
+        return Answer(text=text, citations=list(self.state.citations))
+
+
+def _echo(completion: Completion) -> dict[str, Any]:
+    """The caller's unusable reply, as an assistant turn in text form (no tool-role messages needed)."""
+    text = completion.text
+    if completion.tool_calls:
+        text = "\n".join(f"Action: {c.function.name}\nAction Input: {c.function.arguments}"
+                         for c in completion.tool_calls)
+    return {"role": "assistant", "content": text or "(empty)"}
+
+
+def _as_chain(request: CallRequest) -> CallRequest:
+    if request.kind == "chain":
+        return request
+    step = ChainStep(id="s1", tool=request.name, args=request.arguments)
+    return CallRequest(kind="chain", name="chain", chain=Chain(steps=[step]))
+
+
+def _labelled(result: ChainResult, prefix: str) -> list[tuple[str, ToolResult]]:
+    return [(prefix + s.id, s.result) for s in result.steps if s.result is not None]
+

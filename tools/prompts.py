@@ -1,0 +1,81 @@
+"""Prompt text about tools, kept as data: how tools are listed, how to call one, how to write a chain."""
+
+from __future__ import annotations
+
+# α-UMi lists the API docs one JSON object per line and asks for `Action:` / `Action Input:` (prompt_lib.py).
+TEXT_CALL_FORMAT = """Make the call in exactly this format and write nothing after it:
+Action: the name of the tool to call, exactly one of [{tool_names}]
+Action Input: the arguments as one JSON object, for example {{"name": "value"}}"""
+
+CHAIN_FORMAT = """To run several calls at once (independent calls run in parallel; later calls can use earlier \
+results), call the tool named "chain" instead, with a JSON list of steps:
+Action: chain
+Action Input: [{{"id": "s1", "tool": "TOOL", "args": {{...}}}}, {{"id": "s2", "tool": "TOOL", "args": {{"x": "$s1"}}}}]
+In args, "$s1" is the whole result of step s1, "$s1.field" or "$s1.items[0].name" a part of it, and \
+"${{s1.field}}" puts it inside a longer text. Use a chain only when one call is not enough."""
+
+JSON_CALL_FORMAT = """Reply with one JSON object and nothing else: {{"tool": "<one of [{tool_names}]>", \
+"arguments": {{<the tool's arguments>}}}}"""
+
+JSON_CHAIN_FORMAT = """To run several calls at once, use "tool": "chain" with "arguments": {{"steps": [{{"id": "s1", \
+"tool": "TOOL", "args": {{...}}}}, {{"id": "s2", "tool": "TOOL", "args": {{"x": "$s1"}}}}]}}; "$s1" is step s1's \
+result, "$s1.field" a part of it."""
+
+NATIVE_CALL_FORMAT = """Call exactly one of the functions you are given. To run several calls at once (independent \
+calls run in parallel; later calls can use earlier results with "$s1", "$s1.field" or "${{s1.items[0]}}"), call \
+the function "chain" with a list of steps."""
+
+CHAIN_DESCRIPTION = (
+    "Run several tool calls as one plan. Steps run in parallel unless a step's args refer to an earlier step's "
+    'result: "$s1" (whole result), "$s1.field", "$s1.items[0].name", or "${s1.field}" inside longer text.'
+)
+
+CALL_PARSE_ERROR = """Your reply could not be used as a tool call: {error}
+Reply again with one tool call only, in the required format."""
+
+
+def chain_spec(tool_names: list[str]) -> dict[str, object]:
+    """The native-tool-call schema of the pseudo-tool "chain"."""
+    return {
+        "type": "function",
+        "function": {
+            "name": "chain",
+            "description": CHAIN_DESCRIPTION,
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "steps": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string", "description": "a short step id such as s1"},
+                                "tool": {"type": "string", "enum": tool_names},
+                                "args": {"type": "object", "description": "the tool's arguments"},
+                            },
+                            "required": ["id", "tool", "args"],
+                        },
+                    }
+                },
+                "required": ["steps"],
+            },
+        },
+    }
+
+
+def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> dict[str, object]:
+    """JSON schema of one call ``{"tool", "arguments"}``: one branch per tool, so that a grammar-constrained
+    server can only produce a known tool with arguments of the right shape."""
+    branches: list[dict[str, object]] = [
+        {
+            "type": "object",
+            "properties": {"tool": {"const": name}, "arguments": parameters},
+            "required": ["tool", "arguments"],
+        }
+        for name, parameters in tools
+    ]
+    if chains:
+        steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]
+        branches.append({"type": "object", "properties": {"tool": {"const": "chain"}, "arguments": steps},
+                         "required": ["tool", "arguments"]})
+    return {"oneOf": branches} if len(branches) > 1 else branches[0]
