@@ -2,7 +2,7 @@
 
 We run ``python -m llama_cpp.server`` as a child process on a free loopback port and talk to it over HTTP like any
 other endpoint (one code path). The child dies with us: it is stopped on exit, on Ctrl-C and on errors, and on
-Linux it also gets SIGTERM from the kernel if we are killed outright (PR_SET_PDEATHSIG), so no orphan survives.
+Linux it is also killed by the kernel if we are killed outright (PR_SET_PDEATHSIG), so no orphan survives.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def free_port() -> int:
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # we are gone: no graceful shutdown to wait for
     except OSError:
         pass
 
