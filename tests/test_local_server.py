@@ -22,16 +22,18 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.e2e
 
 
-def _llama_servers() -> set[int]:
-    """PIDs of every running llama_cpp.server process."""
+def _llama_servers(parent: int | None = None) -> set[int]:
+    """PIDs of running llama_cpp.server processes (only ``parent``'s children when given)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
+                status = (entry / "status").read_text()
             except OSError:
                 continue
-            if b"llama_cpp.server" in cmdline:
+            ppid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+            if b"llama_cpp.server" in cmdline and (parent is None or ppid == parent):
                 found.add(int(entry.name))
     return found
 
@@ -94,7 +96,6 @@ def test_probe_reports_what_llama_cpp_really_does(local_server_url: str, local_s
 
 
 def test_ctrl_c_on_serve_local_leaves_no_orphan(tmp_path: Path) -> None:
-    before = _llama_servers()
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "app.py"), "serve-local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=_clean_env(tmp_path), cwd=tmp_path,
@@ -102,7 +103,7 @@ def test_ctrl_c_on_serve_local_leaves_no_orphan(tmp_path: Path) -> None:
     try:
         line = proc.stdout.readline()
         assert "serving the embedded model at http://127.0.0.1:" in line, proc.stderr.read()
-        children = _llama_servers() - before
+        children = _llama_servers(parent=proc.pid)
         assert len(children) == 1
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
@@ -113,14 +114,13 @@ def test_ctrl_c_on_serve_local_leaves_no_orphan(tmp_path: Path) -> None:
 
 
 def test_killing_lodestar_outright_still_stops_the_server(tmp_path: Path) -> None:
-    before = _llama_servers()
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "app.py"), "serve-local"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True, env=_clean_env(tmp_path), cwd=tmp_path,
     )
     try:
         assert "serving" in proc.stdout.readline()
-        children = _llama_servers() - before
+        children = _llama_servers(parent=proc.pid)
         proc.kill()  # SIGKILL: no finally blocks run; the kernel's parent-death signal must do it
         proc.wait(timeout=10)
         assert not _wait_gone(children), "llama.cpp server orphaned by SIGKILL"
