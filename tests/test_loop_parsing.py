@@ -63,6 +63,7 @@ def test_parse_text_call_is_tolerant_of_small_model_habits() -> None:
         ("Action: calculator\nAction Input: 2+2", "not a JSON object"),
         ('Action: calculator\nAction Input: ["2+2"]', "must be a JSON object"),
         ("Action:\nAction Input: {}", "names no tool"),
+        ('{"tool": "calculator", "arguments": {"expression": "1+', "not a complete JSON object"),  # cut short
     ],
 )
 def test_parse_text_call_errors(text: str, message: str) -> None:

@@ -160,8 +160,10 @@ def parse_text_call(text: str, registry: ToolRegistry, *, chains: bool = True, m
             arguments = data.get("arguments", data.get("args", data.get("parameters", {})))
             if isinstance(arguments, str):
                 arguments = _first_json(arguments) if arguments.strip() else {}
-            return _build(registry, data.get("name") or data["tool"], arguments, chains=chains,
+            return _build(registry, data.get("name") or data.get("tool"), arguments, chains=chains,
                           max_chain_steps=max_chain_steps)
+        if stripped.startswith(("{", "```")):  # the JSON format, cut short or malformed
+            raise CallParseError('the reply is not a complete JSON object {"tool": …, "arguments": {…}}')
         raise CallParseError("no `Action:` line was found")
     lowered = stripped.lower()
     action_at = lowered.rindex("action:")
