@@ -1,4 +1,4 @@
-"""The HTTP layer: the only module that knows about httpx.
+"""The HTTP layer: the only module that knows about httpx (and, through :mod:`agent.aiohttp_transport`, aiohttp).
 
 It turns one request into one JSON document or one stream of SSE events, and every failure into a typed
 :class:`EndpointError` that says whether a retry may help and how long the server asked us to wait. Retries,
@@ -84,9 +84,10 @@ def _connect_reason(exc: BaseException) -> str:
 
 
 class HttpEndpoint:
-    """One base URL over one ``httpx.AsyncClient`` (connection pooling, keep-alive).
+    """One base URL over one ``httpx.AsyncClient`` (keep-alive connections up to ``max_connections``).
 
-    ``transport`` is injectable, as in httpx itself, so tests can swap the network out when they must.
+    The wire underneath is aiohttp (see :mod:`agent.aiohttp_transport` for why); ``transport`` is injectable, as in
+    httpx itself, so tests can swap the network out when they must.
     """
 
     def __init__(
@@ -103,12 +104,15 @@ class HttpEndpoint:
         all_headers = {"User-Agent": "lodestar/0.1", **(headers or {})}
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
+        from agent.aiohttp_transport import AiohttpTransport  # aiohttp takes 0.2 s to import: only when needed
+
+        tls = httpx.create_ssl_context()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=all_headers,
             timeout=timeouts.to_httpx(),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            verify=tls,
+            transport=transport or AiohttpTransport(max_connections=max(1, max_connections), tls=tls),
         )
 
     def __repr__(self) -> str:  # never shows headers: they hold the key
