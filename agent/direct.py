@@ -1,4 +1,4 @@
-"""Direct mode: one summarizer call, streamed. The baseline every other mode is compared with."""
+"""Direct mode: one summarizer call, streamed when someone watches. The baseline every other mode is compared with."""
 
 from __future__ import annotations
 
@@ -15,15 +15,5 @@ SYSTEM = (
 
 async def answer_direct(question: str, summarizer: LLM, on_delta: Callable[[str], None] | None = None) -> Answer:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
-    if summarizer.capabilities.streaming:
-        async with summarizer.stream(messages) as stream:
-            async for piece in stream:
-                if on_delta is not None:
-                    on_delta(piece)
-        text = stream.completion.text if stream.completion else ""
-    else:
-        completion = await summarizer.complete(messages)
-        text = completion.text
-        if on_delta is not None:
-            on_delta(text)
+    text = await summarizer.respond(messages, on_delta)
     return Answer(text=text.strip())

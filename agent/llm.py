@@ -11,7 +11,7 @@ import json
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -245,6 +245,20 @@ class LLM:
             yield chat_stream
         finally:
             await chat_stream.aclose()
+
+    async def respond(self, messages: Sequence[MessageLike], on_delta: Callable[[str], None] | None = None,
+                      **options: Any) -> str:
+        """The reply's text: streamed through ``on_delta`` when someone watches and the endpoint streams, else one
+        plain call (cheaper for batches: one response instead of an event per token)."""
+        if on_delta is not None and self.capabilities.streaming:
+            async with self.stream(messages, **options) as stream:
+                async for piece in stream:
+                    on_delta(piece)
+            return stream.completion.text if stream.completion else ""
+        text = (await self.complete(messages, **options)).text
+        if on_delta is not None and text:
+            on_delta(text)
+        return text
 
     async def complete_json(
         self,

@@ -258,20 +258,11 @@ class ThinkOnGraph:
         return parse_sufficiency(await self._text(messages, temperature))
 
     async def _final(self, messages: list[dict]) -> str:
-        """The answer, streamed through ``on_delta`` when the endpoint streams."""
+        """The answer, streamed through ``on_delta`` when someone watches and the endpoint streams."""
         self.calls += 1
         options = {"temperature": self.settings.temperature_reasoning, "max_tokens": self.settings.max_tokens,
                    "seed": self.settings.seed}
-        if self.summarizer.capabilities.streaming:
-            async with self.summarizer.stream(messages, **options) as stream:
-                async for piece in stream:
-                    if self.on_delta is not None:
-                        self.on_delta(piece)
-            text = stream.completion.text if stream.completion else ""
-        else:
-            text = (await self.summarizer.complete(messages, **options)).text
-            if self.on_delta is not None:
-                self.on_delta(text)
+        text = await self.summarizer.respond(messages, self.on_delta, **options)
         return text.strip()
 
     def _emit(self, step: KgStep) -> None:

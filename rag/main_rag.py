@@ -317,15 +317,7 @@ async def answer_from(llm: LLM, question: str, docs: Sequence[RetrievedDoc], *,
     """Agent-3 (also plain RAG's generator): answer from numbered documents, streamed through ``on_delta``."""
     messages = final_messages(question, docs)
     options = {"temperature": 0, "max_tokens": max_tokens}
-    if on_delta is not None and llm.capabilities.streaming:
-        async with llm.stream(messages, **options) as stream:
-            async for piece in stream:
-                on_delta(piece)
-        return stream.completion.text if stream.completion else ""
-    done = await llm.complete(messages, **options)
-    if on_delta is not None and done.text:
-        on_delta(done.text)
-    return done.text
+    return await llm.respond(messages, on_delta, **options)
 
 
 async def main_rag(question: str, docs: Sequence[RetrievedDoc], agents: RagAgents, settings: RagSettings, *,

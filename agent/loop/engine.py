@@ -302,16 +302,7 @@ class Loop:
             question=self.question,
         )
         messages = [{"role": "system", "content": prompts.SUMMARIZER_SYSTEM}, {"role": "user", "content": user}]
-        if self.summarizer.capabilities.streaming:
-            async with self.summarizer.stream(messages) as stream:
-                async for piece in stream:
-                    if on_delta is not None:
-                        on_delta(piece)
-            text = stream.completion.text if stream.completion else ""
-        else:
-            text = (await self.summarizer.complete(messages)).text
-            if on_delta is not None:
-                on_delta(text)
+        text = await self.summarizer.respond(messages, on_delta)
         text = text.strip()
         if text.lower().startswith("conclusion:"):
             text = text[len("conclusion:"):].strip()
