@@ -58,15 +58,18 @@ class LLMHub:
 
     # -- roles --------------------------------------------------------------------------------------------------
 
+    def _local_url_or_fail(self) -> str:
+        if self.local_url is None:
+            raise EndpointError("the embedded server is not running (use the hub as a context manager)")
+        return self.local_url
+
     def _replicas(self, role: ResolvedRole) -> tuple[list[Replica], RetryPolicy]:
         replicas: list[Replica] = []
         policy: RetryPolicy | None = None
         for name in role.endpoints:
             if name == LOCAL_ENDPOINT:
-                if self.local_url is None:
-                    raise EndpointError("the embedded server is not running (use the hub as a context manager)")
                 local = self.settings.local
-                replicas.append(get_replica(self.local_url, api_key=None, max_concurrency=local.max_concurrency,
+                replicas.append(get_replica(self._local_url_or_fail(), api_key=None, max_concurrency=local.max_concurrency,
                                             timeouts=Timeouts(10.0, 600.0), transport=self._transport))
                 policy = policy or RetryPolicy(max_retries=2, budget_s=30.0)
                 continue
@@ -123,4 +126,16 @@ class LLMHub:
                 await self.capabilities(role)
 
     def describe_roles(self) -> dict[str, str]:
-        return {role: self.llm(role).describe() for role in ROLES}
+        """``{role: "model @ url, …"}`` for every role, read from the settings (cheap: once per question)."""
+        return {name: self._describe(self.settings.role(name)) for name in ROLES}
+
+    def _describe(self, role: ResolvedRole) -> str:
+        urls: list[str] = []
+        for name in role.endpoints:
+            urls.extend([self._local_url_or_fail()] if name == LOCAL_ENDPOINT else self.settings.endpoints[name].urls())
+        return f"{role.model} @ {', '.join(urls)}"
+
+    def connect_roles(self) -> None:
+        """Build every role's HTTP clients now rather than on the first question."""
+        for name in ROLES:
+            self.llm(name)

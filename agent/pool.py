@@ -114,6 +114,11 @@ async def close_replicas() -> None:
         await asyncio.gather(*(r.http.aclose() for r in entry.by_url.values()), return_exceptions=True)
 
 
+#: Backoff jitter for unseeded balancers. One per process: seeding a fresh ``random.Random`` from the OS costs more
+#: than the rest of making a balancer, and a hub makes one per role handle.
+_JITTER = random.Random()
+
+
 class Balancer:
     """Calls one of several replicas serving the same model, with retries and failover."""
 
@@ -122,7 +127,7 @@ class Balancer:
             raise ValueError("a balancer needs at least one replica")
         self.replicas = replicas
         self.policy = policy
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed) if seed is not None else _JITTER
         self._turn = 0
 
     def _pick(self, exclude: set[str]) -> Replica:

@@ -194,7 +194,7 @@ class LodestarApp(App[int]):
                         timeout=5)
         try:
             await hub.start()
-            hub.describe_roles()  # builds every role's HTTP client now, not on the first question
+            hub.connect_roles()  # builds every role's HTTP client now, not on the first question
         except LodestarError as exc:
             self._hub_failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug must not take the app down
@@ -315,6 +315,8 @@ class LodestarApp(App[int]):
         finally:
             elapsed = time.perf_counter() - started
             usage = result.usage if result else (trace.usage if trace else Usage())
+            if trace is not None:
+                trace.close()
             try:
                 if not run.finished:  # failed before the run began (mode unavailable, model server down)
                     run.handle(RunEnd(ok=False, error=error or status))
