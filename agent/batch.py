@@ -300,8 +300,9 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
         return _record(item, answer=None, citations=[], usage=Usage(), latency_s=time.perf_counter() - started,
                        trace_file=None, error=str(exc))
     path = folder / trace_name(item.id)
-    path.unlink(missing_ok=True)  # a resumed id starts a fresh trace
-    trace = Trace(path=path)
+    # a resumed id starts a fresh trace; creating the file can wait on the disk's journal (the output's fsyncs), so
+    # it happens in a thread rather than stalling every question in flight
+    trace = await asyncio.to_thread(Trace, path=path, fresh=True, live=False)
     try:
         result = await run_question(item.question, item.mode, hub, trace=trace)
     except LodestarError as exc:
@@ -312,7 +313,7 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
         return _record(item, answer=result.answer, citations=[c.model_dump() for c in result.citations],
                        usage=result.usage, latency_s=result.latency_s, trace_file=str(path), error=None)
     finally:
-        trace.close()
+        await asyncio.to_thread(trace.close)  # the buffered events go to disk here: off the loop, like the open
     return _record(item, answer=None, citations=[], usage=trace.usage, latency_s=time.perf_counter() - started,
                    trace_file=str(path), error=error)
 

@@ -31,9 +31,16 @@ def _is_punct(ch: str) -> bool:
     return ch in _ASCII_PUNCT or unicodedata.category(ch).startswith("P")
 
 
+_ASCII_NO_PUNCT = str.maketrans("", "", string.punctuation)
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lower, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if not _is_punct(ch))
+    text = text.lower()
+    if text.isascii():
+        text = text.translate(_ASCII_NO_PUNCT)  # the common case, without a Unicode lookup per character
+    else:
+        text = "".join(ch for ch in text if not _is_punct(ch))
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

@@ -96,9 +96,13 @@ async def run_question(
     on_delta: Callable[[str], None] | None = None,
     trace: Trace | None = None,
 ) -> RunResult:
-    """Answer ``question`` in ``mode``; errors are recorded in the trace (run_end) and re-raised."""
+    """Answer ``question`` in ``mode``; errors are recorded in the trace (run_end) and re-raised.
+
+    A ``trace`` passed in stays open (its owner closes it, perhaps in a thread); one made here is closed here.
+    """
     question = validate_question(question)
     handler = resolve_mode(mode)
+    owned = trace is None
     trace = trace or Trace(hub.settings.traces_dir, path=trace_path)
     try:
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles()))
@@ -123,4 +127,5 @@ async def run_question(
             latency_s=end.wall_s,
         )
     finally:
-        trace.close()
+        if owned:
+            trace.close()

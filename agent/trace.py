@@ -161,7 +161,14 @@ def read_trace(path: Path) -> list[_Event]:
 class Trace:
     """Records one run: assigns the run id, keeps usage totals, writes JSONL and fans events out to sinks."""
 
-    def __init__(self, directory: Path | None = None, *, path: Path | None = None, run_id: str | None = None):
+    def __init__(self, directory: Path | None = None, *, path: Path | None = None, run_id: str | None = None,
+                 fresh: bool = False, live: bool = True):
+        """``fresh`` truncates an existing file at ``path`` (a re-run of the same question) instead of appending.
+
+        ``live`` writes each event as it happens (``tail -f`` works, a crash keeps what was written); otherwise
+        events are buffered and written on ``close``, one write instead of one per event (for batches, whose
+        unfinished questions are re-run from scratch anyway).
+        """
         self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
         self.usage = Usage()
         self.events: list[_Event] = []
@@ -171,7 +178,7 @@ class Trace:
         self._file: TextIO | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            self._file = self.path.open("w" if fresh else "a", encoding="utf-8", buffering=1 if live else 1 << 16)
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
