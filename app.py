@@ -32,11 +32,24 @@ Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 # -- commands -------------------------------------------------------------------------------------------------
 
 
+def _check_data_for(mode: str, settings: Settings) -> None:
+    """Fail in a second, before a model server starts, when the mode has nothing to read."""
+    if mode == "rag":
+        from rag.retrieve import open_for_search
+
+        open_for_search(settings)
+    elif mode == "kg":
+        from kg.store import open_graph
+
+        open_graph(settings.home)
+
+
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from agent.hub import LLMHub
     from agent.run import run_question, validate_question
 
     question = validate_question(" ".join(args.question))
+    _check_data_for(args.mode, settings)
     streamed: list[str] = []
 
     def on_delta(piece: str) -> None:

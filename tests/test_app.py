@@ -55,6 +55,15 @@ def test_bad_input_exits_2_with_one_line(settings, capsys, argv: list[str]) -> N
     assert err and "Traceback" not in "\n".join(err)
 
 
+@pytest.mark.parametrize(("mode", "hint"), [("rag", "lodestar ingest"), ("kg", "lodestar kg load")])
+def test_missing_data_fails_before_any_model_server_starts(home: Path, capsys, mode: str, hint: str) -> None:
+    """On the embedded default, `ask --mode rag|kg` with nothing loaded must not spend a minute starting llama.cpp."""
+    assert app.main(["ask", "--mode", mode, "What is a lodestone?"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and hint in err[0]
+    assert not (home / "logs" / "local-server.log").exists()
+
+
 def test_bad_config_exits_2_naming_key_and_file(home: Path, capsys) -> None:
     (home.parent / "lodestar.toml").write_text("[roles.judge]\ntemperature = 'hot'\n")
     assert app.main(["ask", "--mode", "direct", "q"]) == 2
