@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from agent.conversation import Turn, as_messages
 from agent.llm import LLM
 from agent.trace import Answer
 
@@ -13,7 +14,9 @@ SYSTEM = (
 )
 
 
-async def answer_direct(question: str, summarizer: LLM, on_delta: Callable[[str], None] | None = None) -> Answer:
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+async def answer_direct(question: str, summarizer: LLM, on_delta: Callable[[str], None] | None = None, *,
+                        history: Sequence[Turn] = ()) -> Answer:
+    """Answer from the model alone, with the conversation's recent turns as context."""
+    messages = [{"role": "system", "content": SYSTEM}, *as_messages(history), {"role": "user", "content": question}]
     text = await summarizer.respond(messages, on_delta)
     return Answer(text=text.strip())

@@ -7,24 +7,26 @@ accounting and the error handling.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from agent.conversation import Turn, recent, standalone_question
 from agent.direct import answer_direct
 from agent.errors import BadInputError, LodestarError
 from agent.hub import LLMHub
-from agent.trace import Answer, Citation, RunEnd, RunStart, Trace, Usage
+from agent.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 
 Mode = Literal["auto", "direct", "rag", "kg", "tools"]
 MODES: tuple[str, ...] = ("auto", "direct", "rag", "kg", "tools")
 ModeHandler = Callable[[str, LLMHub, Trace, Callable[[str], None] | None], Awaitable[Answer]]
 
 
-async def _direct(question: str, hub: LLMHub, trace: Trace, on_delta: Callable[[str], None] | None) -> Answer:
-    return await answer_direct(question, hub.llm("summarizer", trace), on_delta)
+async def _direct(question: str, hub: LLMHub, trace: Trace, on_delta: Callable[[str], None] | None, *,
+                  history: Sequence[Turn] = ()) -> Answer:
+    return await answer_direct(question, hub.llm("summarizer", trace), on_delta, history=history)
 
 
 # Modes that live in other packages are named by "module:function" and imported on first use, which keeps
@@ -50,6 +52,17 @@ def resolve_mode(mode: str) -> ModeHandler:
             raise BadInputError(f"mode {mode!r} is not available in this build yet (try --mode direct)") from None
         MODE_HANDLERS[mode] = handler
     return handler
+
+
+async def _answer(question: str, mode: str, handler: ModeHandler, hub: LLMHub, trace: Trace,
+                  on_delta: Callable[[str], None] | None, turns: list[Turn]) -> Answer:
+    if not turns:
+        return await handler(question, hub, trace, on_delta)
+    if handler is _direct:
+        return await _direct(question, hub, trace, on_delta, history=turns)
+    standalone = await standalone_question(question, turns, hub.llm("summarizer", trace))
+    trace.emit(Rewrite(question=question, standalone=standalone))
+    return await handler(standalone, hub, trace, on_delta)
 
 
 class RunResult(BaseModel):
@@ -95,19 +108,23 @@ async def run_question(
     trace_path: Path | None = None,
     on_delta: Callable[[str], None] | None = None,
     trace: Trace | None = None,
+    history: Sequence[Turn] = (),
 ) -> RunResult:
     """Answer ``question`` in ``mode``; errors are recorded in the trace (run_end) and re-raised.
 
-    A ``trace`` passed in stays open (its owner closes it, perhaps in a thread); one made here is closed here.
+    ``history`` holds the conversation's earlier turns: direct mode reads them as chat context, the other modes
+    search with the question rewritten to stand alone. A ``trace`` passed in stays open (its owner closes it,
+    perhaps in a thread); one made here is closed here.
     """
     question = validate_question(question)
     handler = resolve_mode(mode)
     owned = trace is None
     trace = trace or Trace(hub.settings.traces_dir, path=trace_path)
     try:
-        trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles()))
+        turns = recent(history)
+        trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))
         try:
-            answer = await handler(question, hub, trace, on_delta)
+            answer = await _answer(question, mode, handler, hub, trace, on_delta, turns)
         except LodestarError as exc:
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise

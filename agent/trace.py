@@ -49,6 +49,15 @@ class RunStart(_Event):
     question: str
     mode: str
     roles: dict[str, str] = Field(default_factory=dict, description="role -> model @ endpoint")
+    history_turns: int = Field(0, description="earlier turns of the conversation given as context")
+
+
+class Rewrite(_Event):
+    """A follow-up question made standalone before the mode searches with it."""
+
+    type: Literal["rewrite"] = "rewrite"
+    question: str
+    standalone: str
 
 
 class LlmCall(_Event):
@@ -143,7 +152,8 @@ class RunEnd(_Event):
 
 
 Event = Annotated[
-    RunStart | LlmCall | Plan | ToolCallEvent | ToolResultEvent | DocsScored | KgStep | AnswerDelta | Answer | RunEnd,
+    RunStart | Rewrite | LlmCall | Plan | ToolCallEvent | ToolResultEvent | DocsScored | KgStep | AnswerDelta | Answer
+    | RunEnd,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -224,16 +224,22 @@ async def test_history_survives_a_restart_and_can_be_resumed(settings, fake_serv
         assert second.sub_title == "Who built H4?"
         replayed = second.query_one(RunView)  # the work pane is rebuilt from the stored trace
         assert replayed.finished and replayed.query(".docs-table")
-        # continuing adds to the same conversation
+        # continuing adds to the same conversation, and the model sees the earlier turn
         fake_server.reply("In 1759.", last_user_contains="When")
         await submit(pilot, "When?")
         await wait_settled(pilot)
-        # and Ctrl+N starts a new one
+        assert last_answer(second).text == "In 1759."
+        context = [m["content"] for m in fake_server.chat_requests[-1].json["messages"][1:]]
+        assert context == ["Who built H4?", "Harrison built H4.", "When?"]
+        # and Ctrl+N starts a new one, without that context
         await pilot.press("ctrl+n")
         assert not list(second.query(AnswerMessage)) and second.conversation_id is None
+        await submit(pilot, "What is a lodestone?")
+        await wait_settled(pilot)
+        assert [m["role"] for m in fake_server.chat_requests[-1].json["messages"]] == ["system", "user"]
     store = HistoryStore(settings.home / "history.sqlite3")
     conversations = store.conversations()
-    assert len(conversations) == 1 and conversations[0].messages == 4
+    assert [c.messages for c in conversations] == [2, 4]
 
 
 async def test_history_delete(settings, fake_server):

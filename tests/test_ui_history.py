@@ -6,7 +6,8 @@ from pathlib import Path
 
 from agent.secrets import register_secret
 from agent.trace import Citation, Usage
-from ui.history import TITLE_CHARS, HistoryStore, Message
+from agent.conversation import Turn
+from ui.history import TITLE_CHARS, HistoryStore, Message, turns
 
 
 def test_conversations_newest_first_with_their_messages(tmp_path: Path) -> None:
@@ -56,3 +57,19 @@ def test_secrets_are_redacted_before_they_reach_the_disk(tmp_path: Path) -> None
         assert b"sk-abcdefghijklmnop" not in path.read_bytes()
     messages = HistoryStore(tmp_path / "h.sqlite3").messages(conv)
     assert messages[0].content == "use *** and ***" and "***" in (messages[1].error or "")
+
+
+def test_turns_pair_questions_with_their_answers_and_skip_failed_ones() -> None:
+    messages = [
+        Message(role="user", content="Who built H4?"),
+        Message(role="assistant", content="Harrison.", status="ok"),
+        Message(role="user", content="When?"),
+        Message(role="assistant", content="", status="error", error="endpoint down"),
+        Message(role="user", content="When was it built?"),
+        Message(role="assistant", content="In 175", status="cancelled"),
+        Message(role="user", content="Where is it now?"),
+        Message(role="assistant", content="Greenwich.", status="ok"),
+        Message(role="user", content="unanswered yet"),
+    ]
+    assert turns(messages) == [Turn(question="Who built H4?", answer="Harrison."),
+                               Turn(question="Where is it now?", answer="Greenwich.")]

@@ -28,13 +28,14 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, S
 from textual.worker import Worker
 
 from agent.config import ROLES, RoleSettings, Settings
+from agent.conversation import Turn
 from agent.errors import BadInputError, EndpointError, LodestarError
 from agent.hub import LLMHub
 from agent.run import MODES, RunResult, run_question, validate_question
 from agent.trace import RunEnd, ToolResultEvent, Trace, Usage, read_trace
 from ui import jobs
 from ui.format import Display, one_line, steady_cursors
-from ui.history import HistoryStore, Message
+from ui.history import HistoryStore, Message, turns
 from ui.screens.citation import CitationScreen
 from ui.screens.help import HelpScreen
 from ui.screens.history import NEW, HistoryScreen
@@ -275,16 +276,17 @@ class LodestarApp(App[int]):
         chat.anchor()
         run, _ = self.query_one(WorkPane).begin_run(question, mode)
         conversation = self._conversation_for(question)
+        context = self._turns(conversation)
         self._save(conversation, Message(role="user", content=question, mode=mode))
         self.answer_worker = self.run_worker(
-            self._answer(question, mode, answer, run, conversation, answer_mounted),
+            self._answer(question, mode, answer, run, conversation, answer_mounted, context),
             name="answer", group="answer", exclusive=True, exit_on_error=False,
         )
         self._update_status()
         return self.answer_worker
 
     async def _answer(self, question: str, mode: str, answer: AnswerMessage, run: RunView,
-                      conversation: int | None, answer_mounted: Awaitable[object]) -> None:
+                      conversation: int | None, answer_mounted: Awaitable[object], context: list[Turn]) -> None:
         started = time.perf_counter()
         result: RunResult | None = None
         trace: Trace | None = None
@@ -300,7 +302,7 @@ class LodestarApp(App[int]):
             trace = Trace(self.settings.traces_dir)
             trace.add_sink(run.handle)
             trace.add_sink(self._notify_failures)
-            result = await run_question(question, mode, hub, trace=trace, on_delta=live.feed)
+            result = await run_question(question, mode, hub, trace=trace, on_delta=live.feed, history=context)
             status = "ok"
         except asyncio.CancelledError:
             status = "cancelled"
@@ -373,6 +375,15 @@ class LodestarApp(App[int]):
                 return None
             self.sub_title = self._title(self.conversation_id)
         return self.conversation_id
+
+    def _turns(self, conversation: int | None) -> list[Turn]:
+        """The conversation so far, as context for its next question (none when the history is unavailable)."""
+        if conversation is None:
+            return []
+        try:
+            return turns(self.store.messages(conversation))
+        except Exception:  # noqa: BLE001 - history is a convenience: the question is answered without context
+            return []
 
     def _title(self, conversation: int) -> str:
         conv = self.store.get(conversation)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.conversation import Turn
 from agent.secrets import redact
 from agent.trace import Citation, Usage
 
@@ -145,6 +146,21 @@ class HistoryStore:
     def delete(self, conversation_id: int) -> None:
         self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
         self._db.commit()
+
+
+def turns(messages: list[Message]) -> list[Turn]:
+    """A conversation's question–answer pairs, the context for its next question; answers that failed or were
+    cancelled are left out."""
+    pairs: list[Turn] = []
+    question: str | None = None
+    for message in messages:
+        if message.role == "user":
+            question = message.content
+        elif question is not None:
+            if message.status == "ok" and message.content.strip():
+                pairs.append(Turn(question=question, answer=message.content))
+            question = None
+    return pairs
 
 
 def _message(row: sqlite3.Row) -> Message:

@@ -19,6 +19,7 @@ from agent.trace import (
     KgStep,
     LlmCall,
     Plan,
+    Rewrite,
     RunEnd,
     RunStart,
     ToolCallEvent,
@@ -128,6 +129,10 @@ class RunView(Vertical):
             line.append(f"  ✗ {self.fmt.text(event.error or 'failed', 160)}", "red")
         self._add(Static(line, classes="llm-call"))
         self.query_one(".run-stats", Static).update(self._stats_text())
+
+    def _on_rewrite(self, event: Rewrite) -> None:
+        text = Text.assemble(("follow-up ", "bold magenta"), ("read as: ", "dim"), one_line(event.standalone, 600))
+        self._add(Static(text, classes="plan"))
 
     def _on_plan(self, event: Plan) -> None:
         text = Text.assemble(("planner ", "bold magenta"), one_line(event.thought, 600), "\n",
