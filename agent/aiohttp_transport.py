@@ -56,11 +56,16 @@ class _ResponseBody(httpx.AsyncByteStream):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over one aiohttp session (created in the running loop on first use), up to ``max_connections``."""
+    """HTTP/1.1 over one aiohttp session (created in the running loop on first use), up to ``max_connections``.
 
-    def __init__(self, *, max_connections: int, tls: ssl.SSLContext, keepalive_s: float = 30.0) -> None:
+    ``env_proxy`` routes requests through the proxy named by the environment, as httpx does by default.
+    """
+
+    def __init__(self, *, max_connections: int, tls: ssl.SSLContext, env_proxy: bool = True,
+                 keepalive_s: float = 30.0) -> None:
         self._max_connections = max_connections
         self._tls = tls
+        self._env_proxy = env_proxy
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
 
@@ -68,8 +73,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=self._tls,
                                              keepalive_timeout=self._keepalive_s)
-            # httpx decodes content-encoding and sets every header itself
+            # httpx decodes content-encoding and sets every header itself; proxies come from the environment
+            # (HTTPS_PROXY, NO_PROXY) unless the caller says otherwise
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                                  trust_env=self._env_proxy,
                                                   skip_auto_headers=("User-Agent", "Accept-Encoding"))
         return self._session
 

@@ -7,6 +7,7 @@ concurrency limits and replica choice live above this module, so the transport c
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,6 +84,17 @@ def _connect_reason(exc: BaseException) -> str:
     return str(exc) or "cannot connect"
 
 
+def _is_loopback(url: str) -> bool:
+    """A server on this machine (the embedded llama.cpp, a local vLLM): never reached through a proxy."""
+    host = httpx.URL(url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpEndpoint:
     """One base URL over one ``httpx.AsyncClient`` (keep-alive connections up to ``max_connections``).
 
@@ -112,7 +124,8 @@ class HttpEndpoint:
             headers=all_headers,
             timeout=timeouts.to_httpx(),
             verify=tls,
-            transport=transport or AiohttpTransport(max_connections=max(1, max_connections), tls=tls),
+            transport=transport or AiohttpTransport(max_connections=max(1, max_connections), tls=tls,
+                                                    env_proxy=not _is_loopback(self.base_url)),
         )
 
     def __repr__(self) -> str:  # never shows headers: they hold the key

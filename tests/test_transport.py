@@ -109,3 +109,18 @@ async def test_leaving_a_stream_early_closes_it_at_the_server(fake_server: FakeO
         # and the endpoint still works afterwards, on a fresh connection
         fake_server.reset()
         assert (await endpoint.post_json("/chat/completions", BODY))["choices"][0]["message"]["content"] == "OK"
+
+
+async def test_remote_endpoints_use_the_environment_proxy_and_loopback_never_does(
+        fake_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fake server plays the proxy: a proxied request arrives with the full URL as its target
+    monkeypatch.setenv("HTTP_PROXY", fake_server.base_url.removesuffix("/v1"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with opened(HttpEndpoint("http://llm.example.invalid/v1")) as remote:
+        with pytest.raises(EndpointError, match="HTTP 404"):
+            await remote.get_json("/models")
+    assert fake_server.requests[-1].path == "http://llm.example.invalid/v1/models"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a dead proxy: loopback must not go through it
+    async with opened(HttpEndpoint(fake_server.base_url)) as local:
+        assert (await local.post_json("/chat/completions", BODY))["choices"][0]["message"]["content"] == "OK"
