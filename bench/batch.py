@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             startup = min(run_batch(workdir, server.base_url, 0, 1)["cpu_s"] for _ in range(2))
             results["startup_cpu_s"] = startup
             print(f"start-up (empty batch): {startup:.2f} s CPU", flush=True)
-            for concurrency, n in ((1, 25), (8, 200), (64, 1600)):
+            for concurrency, n in ((1, 50), (8, 200), (64, 1600)):
                 row = run_batch(workdir, server.base_url, max(concurrency, int(n * scale)), concurrency, startup)
                 row["latency_s"] = latency
                 row["ideal_questions_per_s"] = round(concurrency / latency, 1)
