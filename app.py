@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="add documents to the store")
     ingest.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl)")
     ingest.add_argument("--collection", default=None, help="collection name (default: from config)")
+    ingest.add_argument("--prune", action="store_true",
+                        help="also remove the chunks of files under PATHS that no longer exist")
     ingest.set_defaults(handler=_command_from("rag.cli", "cmd_ingest"))
 
     kg = sub.add_parser("kg", help="knowledge graph commands")

@@ -59,6 +59,8 @@ def format_report(report: IngestReport) -> list[str]:
         f"in {report.seconds:.1f} s",
         f"chunks: {report.chunks_added} added, {report.chunks_unchanged} unchanged, {report.chunks_removed} removed",
     ]
+    if report.files_removed:
+        lines.append(f"pruned {report.files_removed} file(s) no longer on disk")
     if report.skipped:
         lines.append(f"skipped {len(report.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in report.skipped[:MAX_LISTED]]
@@ -79,13 +81,14 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     progress = _Progress()
     try:
         report = await asyncio.to_thread(
-            ingest_paths, list(args.paths), settings, collection=collection, progress=progress
+            ingest_paths, list(args.paths), settings, collection=collection, progress=progress,
+            prune=args.prune,
         )
     finally:
         progress.close()
     for line in format_report(report):
         print(line)
-    if not report.ingested_anything and (report.skipped or report.problems):
+    if not report.ingested_anything and not report.files_removed and (report.skipped or report.problems):
         print("lodestar: error: nothing could be ingested", file=sys.stderr)
         return 2
     return 0

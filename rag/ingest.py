@@ -43,6 +43,7 @@ class IngestReport(BaseModel):
     chunks_added: int = 0
     chunks_unchanged: int = 0
     chunks_removed: int = 0
+    files_removed: int = Field(0, description="files gone from disk whose chunks --prune deleted")
     skipped: list[SkippedFile] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="malformed JSONL lines, as 'path: line N: why'")
     ignored: int = Field(0, description="files of unsupported types inside the given folders")
@@ -187,12 +188,35 @@ class _Writer:
             self._pool.shutdown(wait=True)
 
 
+def prune_missing(paths: list[str], settings: Settings, name: str, report: IngestReport) -> None:
+    """Delete the chunks of files under ``paths`` (folders, or files by name) that no longer exist on disk."""
+    store = open_collection(settings, name)
+    if store is None:
+        return
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    gone = [p for p in sorted(store.paths())
+            if any(Path(p) == root or Path(p).is_relative_to(root) for root in roots) and not Path(p).exists()]
+    for path in gone:
+        ids = list(store.chunks_of(path))
+        store.delete(ids)
+        report.files_removed += 1
+        report.chunks_removed += len(ids)
+    if gone:
+        store.bump_version()
+    # a path given on the command line that is gone, and whose chunks were pruned, is not a skipped file
+    pruned_roots = {root for root in roots if any(Path(p) == root or Path(p).is_relative_to(root) for p in gone)}
+    report.skipped = [s for s in report.skipped
+                      if not (s.reason == "no such file or folder"
+                              and Path(s.path).expanduser().resolve() in pruned_roots)]
+
+
 def ingest_paths(paths: list[str], settings: Settings, *, collection: str | None = None,
-                 progress: Any = None) -> IngestReport:
+                 progress: Any = None, prune: bool = False) -> IngestReport:
     """Ingest files and folders into ``collection``; synchronous (CPU-bound), run it in a worker thread.
 
-    ``progress``, if given, is called as ``progress(event, n)`` with event "files" (total), "file" (one done)
-    or "chunks" (n embedded), for the CLI's progress bar.
+    ``prune`` also deletes the chunks of files under ``paths`` that are gone from disk. ``progress``, if given,
+    is called as ``progress(event, n)`` with event "files" (total), "file" (one done) or "chunks" (n embedded),
+    for the CLI's progress bar.
     """
     started = time.perf_counter()
     notify = progress or (lambda event, n: None)
@@ -200,6 +224,8 @@ def ingest_paths(paths: list[str], settings: Settings, *, collection: str | None
     name = collection or settings.rag.collection
     report = IngestReport(collection=name, ignored=walk.ignored)
     report.skipped.extend(SkippedFile(path=p, reason=r) for p, r in walk.skipped)
+    if prune:
+        prune_missing(paths, settings, name, report)
     if not walk.files:
         report.seconds = round(time.perf_counter() - started, 3)
         return report

@@ -111,6 +111,18 @@ class Collection:
         got = self.raw.get(where={"path": path}, include=["metadatas"])
         return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [])}
 
+    def paths(self, page: int = 5000) -> set[str]:
+        """Every file path that has chunks in the collection."""
+        found: set[str] = set()
+        offset = 0
+        while True:
+            got = self.raw.get(include=["metadatas"], limit=page, offset=offset)
+            metas = got["metadatas"] or []
+            found.update(str(m["path"]) for m in metas if m and m.get("path"))
+            if len(got["ids"]) < page:
+                return found
+            offset += len(got["ids"])
+
     def get(self, ids: Sequence[str], *, embeddings: bool = False) -> dict[str, dict[str, Any]]:
         """id -> {"text", "metadata", "embedding"?} for the given ids (unknown ids are left out)."""
         if not ids:

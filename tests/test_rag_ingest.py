@@ -140,6 +140,28 @@ def test_bad_files_are_skipped_with_reasons(settings: Settings, tmp_path: Path) 
     assert report.files == 3 and report.chunks_added == 3  # the rest went on
 
 
+def test_prune_removes_only_files_gone_from_disk_under_the_given_paths(settings: Settings, tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "docs")
+    elsewhere = write_corpus(tmp_path / "other", {"stars.md": "# Stars\n\nPolaris marks the north.\n"})
+    ingest_paths([str(folder), str(elsewhere)], settings)
+    names = sorted(p.name for p in folder.iterdir())
+    (folder / names[0]).unlink()
+    plain = ingest_paths([str(folder)], settings)  # without --prune nothing is forgotten
+    assert (plain.files_removed, plain.chunks_removed) == (0, 0) and len(stored(settings)) == 4
+    (elsewhere / "stars.md").unlink()  # gone too, but not under the path given below: kept
+    pruned = ingest_paths([str(folder)], settings, prune=True)
+    assert (pruned.files_removed, pruned.chunks_removed, pruned.files_unchanged) == (1, 1, 2)
+    sources = sorted(Path(c["path"]).name for c in stored(settings).values())
+    assert sources == sorted([*names[1:], "stars.md"])
+    # a whole folder that is gone: its chunks are pruned, and it is not reported as a skipped path
+    elsewhere.rmdir()
+    never = tmp_path / "never-existed"
+    gone = ingest_paths([str(elsewhere), str(never)], settings, prune=True)
+    assert (gone.files, gone.files_removed) == (0, 1)
+    assert [s.path for s in gone.skipped] == [str(never)]
+    assert sorted(Path(c["path"]).name for c in stored(settings).values()) == names[1:]
+
+
 def test_cli_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = write_corpus(tmp_path / "docs")
     assert app.main(["ingest", str(folder), "--collection", "notes"]) == 0
@@ -156,6 +178,11 @@ def test_cli_exit_codes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert app.main(["ingest", str(tmp_path / "empty.txt")]) == 2
     assert app.main(["ingest", str(folder), "--collection", "bad name!"]) == 2
     assert "invalid collection name" in capsys.readouterr().err
+    for doc in folder.iterdir():
+        doc.unlink()
+    assert app.main(["ingest", str(folder), "--collection", "notes", "--prune"]) == 0  # only pruning is success
+    assert "chunks: 0 added, 0 unchanged, 3 removed" in (out := capsys.readouterr().out)
+    assert "pruned 3 file(s) no longer on disk" in out
 
 
 def test_collections_remember_their_embedding_model(settings: Settings, tmp_path: Path) -> None:
