@@ -58,10 +58,11 @@ class _ResponseBody(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over one aiohttp session (created in the running loop on first use), up to ``max_connections``.
 
-    ``env_proxy`` routes requests through the proxy named by the environment, as httpx does by default.
+    ``tls`` verifies https servers (None: aiohttp's default context); ``env_proxy`` routes requests through the
+    proxy named by the environment, as httpx does by default.
     """
 
-    def __init__(self, *, max_connections: int, tls: ssl.SSLContext, env_proxy: bool = True,
+    def __init__(self, *, max_connections: int, tls: ssl.SSLContext | None = None, env_proxy: bool = True,
                  keepalive_s: float = 30.0) -> None:
         self._max_connections = max_connections
         self._tls = tls
@@ -71,7 +72,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=self._tls,
+            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=self._tls or True,
                                              keepalive_timeout=self._keepalive_s)
             # httpx decodes content-encoding and sets every header itself; proxies come from the environment
             # (HTTPS_PROXY, NO_PROXY) unless the caller says otherwise
