@@ -69,8 +69,9 @@ class LLMHub:
         for name in role.endpoints:
             if name == LOCAL_ENDPOINT:
                 local = self.settings.local
-                replicas.append(get_replica(self._local_url_or_fail(), api_key=None, max_concurrency=local.max_concurrency,
-                                            timeouts=Timeouts(10.0, 600.0), transport=self._transport))
+                replicas.append(get_replica(self._local_url_or_fail(), api_key=None,
+                                            max_concurrency=local.max_concurrency, timeouts=Timeouts(10.0, 600.0),
+                                            transport=self._transport))
                 policy = policy or RetryPolicy(max_retries=2, budget_s=30.0)
                 continue
             endpoint = self.settings.endpoints[name]

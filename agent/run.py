@@ -54,8 +54,9 @@ def resolve_mode(mode: str) -> ModeHandler:
     return handler
 
 
-async def _answer(question: str, mode: str, handler: ModeHandler, hub: LLMHub, trace: Trace,
+async def _answer(question: str, handler: ModeHandler, hub: LLMHub, trace: Trace,
                   on_delta: Callable[[str], None] | None, turns: list[Turn]) -> Answer:
+    """Run the mode; a follow-up is direct mode's chat context, or is made standalone for the other modes."""
     if not turns:
         return await handler(question, hub, trace, on_delta)
     if handler is _direct:
@@ -124,7 +125,7 @@ async def run_question(
         turns = recent(history)
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))
         try:
-            answer = await _answer(question, mode, handler, hub, trace, on_delta, turns)
+            answer = await _answer(question, handler, hub, trace, on_delta, turns)
         except LodestarError as exc:
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise

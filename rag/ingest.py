@@ -194,17 +194,17 @@ def prune_missing(paths: list[str], settings: Settings, name: str, report: Inges
     if store is None:
         return
     roots = [Path(p).expanduser().resolve() for p in paths]
-    gone = [p for p in sorted(store.paths())
-            if any(Path(p) == root or Path(p).is_relative_to(root) for root in roots) and not Path(p).exists()]
+    gone = [Path(p) for p in sorted(store.paths())
+            if any(Path(p).is_relative_to(root) for root in roots) and not Path(p).exists()]
     for path in gone:
-        ids = list(store.chunks_of(path))
+        ids = list(store.chunks_of(str(path)))
         store.delete(ids)
         report.files_removed += 1
         report.chunks_removed += len(ids)
     if gone:
         store.bump_version()
     # a path given on the command line that is gone, and whose chunks were pruned, is not a skipped file
-    pruned_roots = {root for root in roots if any(Path(p) == root or Path(p).is_relative_to(root) for p in gone)}
+    pruned_roots = {root for root in roots if any(path.is_relative_to(root) for path in gone)}
     report.skipped = [s for s in report.skipped
                       if not (s.reason == "no such file or folder"
                               and Path(s.path).expanduser().resolve() in pruned_roots)]
