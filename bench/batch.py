@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchio import save_results  # bench/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "batch.json"
 
@@ -143,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row['questions']:>6} questions at concurrency 64, {latency * 1000:.0f} ms latency: "
                       f"peak RSS {row['peak_rss_mb']} MB, {row['questions_per_s']} q/s, "
                       f"{row['output_lines']} lines, {row['errors']} errors, load {row['load_avg_1m']}", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"saved {RESULTS.relative_to(REPO)}")
+    save_results(RESULTS, results)
     return 0
 
 

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchio import save_results  # bench/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "kg.json"
@@ -232,9 +234,7 @@ def main() -> None:
     print("ToG at 100 ms/call:", results["tog_latency_100ms"], flush=True)
     results["llm_calls_per_question"] = asyncio.run(calls_per_question())
     print("LLM calls per question:", results["llm_calls_per_question"], flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(f"saved {RESULTS}")
+    save_results(RESULTS, results)
 
 
 if __name__ == "__main__":

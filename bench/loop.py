@@ -31,6 +31,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from benchio import save_results  # bench/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -316,9 +318,7 @@ def main() -> int:
     setup = result["llm_calls_per_question"]["setup"]
     if setup:
         print(f"  setup: {json.dumps(setup)[:300]}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"saved {RESULTS.relative_to(REPO)}")
+    save_results(RESULTS, result)
     return 0
 
 

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchio import save_results  # bench/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -202,9 +204,7 @@ def main() -> int:
         plan = "—" if m["plan_acc"] is None else f"{m['plan_acc']:.1f}"
         print(f"  {variant:<8} {plan:>9} {m['act_em']:>7.1f} {m['hallu']:>6.1f} {m['arg_f1']:>7.1f} "
               f"{m['arg_f1_normalized']:>16.1f}   ({row['seconds']:.0f} s, {row['llm_calls']} LLM calls)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"saved {RESULTS.relative_to(REPO)}")
+    save_results(RESULTS, result)
     return 0
 
 

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchio import save_results  # bench/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -284,9 +286,7 @@ def main() -> int:
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"saved {RESULTS.relative_to(REPO)}")
+    save_results(RESULTS, result)
     return 0
 
 
