@@ -467,6 +467,7 @@ async def run_batch(options: BatchOptions, settings: Settings) -> dict[str, Any]
             "duplicates": len(found.duplicates),
             **scores,
             "wall_s": round(time.perf_counter() - started, 3),
+            **({"first_error": board.first_error} if board.first_error else {}),
             "by_mode": by_mode,
             "resumed": len(resumed),
             "remaining": len(found.items) - overall.answered - overall.errors,
@@ -520,8 +521,13 @@ async def _answer_all(todo: list[Item], hub: Any, folder: Path, writer: OutputWr
 
 
 async def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    """The CLI handler: 0 when the batch ran (per-question errors are in OUT and the summary), 2 on bad input
-    (raised as BadInputError), 1 on a runtime failure, 130 on Ctrl-C (via the CLI)."""
+    """The CLI handler: 0 when the batch ran (per-question errors are in OUT and the summary), 1 when questions
+    ran but none could be answered (an endpoint down, say), 2 on bad input (raised as BadInputError), 1 on a
+    runtime failure, 130 on Ctrl-C (via the CLI)."""
     summary = await run_batch(BatchOptions.from_args(args), settings)
     print(json.dumps(summary, ensure_ascii=False), flush=True)
+    if summary["errors"] and not summary["answered"]:
+        print(f"lodestar: error: no question could be answered ({summary['errors']} recorded as errors in "
+              f"{summary['output']}); the first: {summary['first_error']}", file=sys.stderr)
+        return 1
     return 0

@@ -152,8 +152,11 @@ class Scoreboard:
     def __init__(self) -> None:
         self.overall = Tally()
         self.by_mode: dict[str, Tally] = {}
+        self.first_error: str | None = None  # what to tell the user when no question could be answered
 
     def add(self, record: dict[str, Any]) -> None:
+        if record.get("error") and self.first_error is None:
+            self.first_error = str(record["error"])
         self.overall.add(record)
         self.by_mode.setdefault(str(record.get("mode", "")), Tally()).add(record)
 

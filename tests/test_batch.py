@@ -185,6 +185,20 @@ async def _unparsable(question: str, hub: LLMHub, trace: Trace, on_delta: Any) -
     raise ModelOutputError("the model gave no valid JSON")
 
 
+def test_an_unreachable_endpoint_fails_the_batch_but_keeps_every_line(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nobody listens there
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "in.jsonl", numbered(3))
+    code, summary, err = batch(capsys, "in.jsonl", "-o", "out.jsonl", "--mode", "direct")
+    assert code == 1 and summary is not None and (summary["answered"], summary["errors"]) == (0, 3)
+    errors = [line for line in err.splitlines() if line.startswith("lodestar: error:")]
+    assert len(errors) == 1 and "connection refused" in errors[0] and "Traceback" not in err
+    assert all("connection refused" in line["error"] for line in assert_one_line_per_id(
+        tmp_path / "out.jsonl", [f"q{i}" for i in range(3)]))
+
+
 def test_unavailable_or_failing_modes_become_error_lines(
     settings: Settings, fake_server: FakeOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
