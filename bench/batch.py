@@ -49,9 +49,20 @@ class FakeServer:
 
     def __init__(self, latency: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.testing.fake_openai", "--port", "0", "--latency", str(latency),
-             "--reply", "The answer is OK."],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "agent.testing.fake_openai",
+                "--port",
+                "0",
+                "--latency",
+                str(latency),
+                "--reply",
+                "The answer is OK.",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.base_url = self.proc.stdout.readline().strip()
@@ -78,9 +89,22 @@ def run_batch(workdir: Path, base_url: str, n: int, concurrency: int, startup_cp
         env.pop(name, None)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "batch", "in.jsonl", "-o", "out.jsonl", "--mode", "direct",
-         "--concurrency", str(concurrency)],
-        cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(REPO / "app.py"),
+            "batch",
+            "in.jsonl",
+            "-o",
+            "out.jsonl",
+            "--mode",
+            "direct",
+            "--concurrency",
+            str(concurrency),
+        ],
+        cwd=run_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     stdout = proc.stdout.read()
@@ -132,19 +156,25 @@ def main(argv: list[str] | None = None) -> int:
                 row["ideal_questions_per_s"] = round(concurrency / latency, 1)
                 row["efficiency"] = round(row["questions_per_s"] / row["ideal_questions_per_s"], 3)
                 results["throughput"].append(row)
-                print(f"concurrency {concurrency:>2}: {row['questions_per_s']:>6.1f} q/s "
-                      f"(ideal {row['ideal_questions_per_s']:.0f}, efficiency {row['efficiency']:.0%}) "
-                      f"over {row['questions']} questions, {row['cpu_ms_per_question']} ms CPU/question, "
-                      f"peak RSS {row['peak_rss_mb']} MB, load {row['load_avg_1m']}", flush=True)
+                print(
+                    f"concurrency {concurrency:>2}: {row['questions_per_s']:>6.1f} q/s "
+                    f"(ideal {row['ideal_questions_per_s']:.0f}, efficiency {row['efficiency']:.0%}) "
+                    f"over {row['questions']} questions, {row['cpu_ms_per_question']} ms CPU/question, "
+                    f"peak RSS {row['peak_rss_mb']} MB, load {row['load_avg_1m']}",
+                    flush=True,
+                )
         latency = 0.005
         with FakeServer(latency) as server:
             for n in (100, 10_000):
                 row = run_batch(workdir, server.base_url, max(100, int(n * scale)), 64, results["startup_cpu_s"])
                 row["latency_s"] = latency
                 results["memory"].append(row)
-                print(f"{row['questions']:>6} questions at concurrency 64, {latency * 1000:.0f} ms latency: "
-                      f"peak RSS {row['peak_rss_mb']} MB, {row['questions_per_s']} q/s, "
-                      f"{row['output_lines']} lines, {row['errors']} errors, load {row['load_avg_1m']}", flush=True)
+                print(
+                    f"{row['questions']:>6} questions at concurrency 64, {latency * 1000:.0f} ms latency: "
+                    f"peak RSS {row['peak_rss_mb']} MB, {row['questions_per_s']} q/s, "
+                    f"{row['output_lines']} lines, {row['errors']} errors, load {row['load_avg_1m']}",
+                    flush=True,
+                )
     save_results(RESULTS, results)
     return 0
 

@@ -31,12 +31,12 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from agent.config import Settings  # noqa: E402
-from rag.embed import get_embedder  # noqa: E402
-from rag.ingest import ingest_paths  # noqa: E402
-from rag.store import open_collection  # noqa: E402
+from agent.core.config import Settings
+from rag.embed import get_embedder
+from rag.ingest import ingest_paths
+from rag.store import open_collection
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 
@@ -63,7 +63,7 @@ def corpus_rows(data: Path, limit: int) -> list[dict[str, str]]:
         rows += [{"title": r["title"], "text": r["text"]} for r in json.loads(musique.read_text())]
     if not rows:  # no shared data: paragraphs of the example corpus, varied so the ids differ
         for path in sorted((ROOT / "examples" / "corpus").glob("*.md")):
-            for i, para in enumerate(p for p in path.read_text().split("\n\n") if len(p) > 80):
+            for _i, para in enumerate(p for p in path.read_text().split("\n\n") if len(p) > 80):
                 rows.append({"title": path.stem, "text": para})
         rows = [{"title": r["title"], "text": f"{r['text']} (copy {k})"} for k in range(20) for r in rows]
     return rows[:limit]
@@ -174,8 +174,12 @@ def bm25_latency(size: int, queries: int = 100) -> dict[str, Any]:
         t0 = time.perf_counter()
         index.top(query, 40)
         timings.append((time.perf_counter() - t0) * 1000)
-    return {"chunks": size, "synthetic_words_per_chunk": 120, "build_s": round(build_s, 1),
-            "query_ms": {"p50": round(percentile(timings, 50), 2), "p95": round(percentile(timings, 95), 2)}}
+    return {
+        "chunks": size,
+        "synthetic_words_per_chunk": 120,
+        "build_s": round(build_s, 1),
+        "query_ms": {"p50": round(percentile(timings, 50), 2), "p95": round(percentile(timings, 95), 2)},
+    }
 
 
 # -- 3. MAIN-RAG fan-out ----------------------------------------------------------------------------------------
@@ -185,27 +189,33 @@ async def main_rag_walltime(docs: int = 20, latency: float = 0.1) -> dict[str, A
     """The fake server runs in its own process, as a real endpoint would (in-process, it would share our GIL)."""
     import subprocess
 
-    from agent.hub import LLMHub
+    from agent.llm.hub import LLMHub
     from rag.main_rag import RagAgents, main_rag
     from rag.retrieve import RetrievedDoc
 
-    documents = [RetrievedDoc(id=f"c{i}", text=f"Document {i} mentions fact DOC{i}X.", similarity=1 - i / 40,
-                              rank=i + 1) for i in range(docs)]
+    documents = [
+        RetrievedDoc(id=f"c{i}", text=f"Document {i} mentions fact DOC{i}X.", similarity=1 - i / 40, rank=i + 1)
+        for i in range(docs)
+    ]
     out: dict[str, Any] = {"documents": docs, "latency_s": latency, "server": "fake_openai in a subprocess"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "agent.testing.fake_openai", "--port", "0", "--latency", str(latency),
-         "--reply", "Yes"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(ROOT),
+        [sys.executable, "-m", "agent.testing.fake_openai", "--port", "0", "--latency", str(latency), "--reply", "Yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=str(ROOT),
     )
     try:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
         for label, concurrency in (("concurrent", 64), ("sequential", 1)):
-            settings = Settings.model_validate({
-                "home": tempfile.mkdtemp(),
-                "endpoints": {"fake": {"base_url": base_url, "max_concurrency": concurrency}},
-                "roles": {"default": {"model": "fake-model"}},
-            })
+            settings = Settings.model_validate(
+                {
+                    "home": tempfile.mkdtemp(),
+                    "endpoints": {"fake": {"base_url": base_url, "max_concurrency": concurrency}},
+                    "roles": {"default": {"model": "fake-model"}},
+                }
+            )
             async with LLMHub(settings) as hub:
                 await hub.llm("judge").complete([{"role": "user", "content": "warm up"}], max_tokens=1)
                 t0 = time.perf_counter()

@@ -133,8 +133,8 @@ def run_script(script: str, *args: str) -> dict:
 
 
 async def tog_latency() -> dict:
-    from agent.config import KgSettings, load_settings
-    from agent.hub import LLMHub
+    from agent.core.config import KgSettings, load_settings
+    from agent.llm.hub import LLMHub
     from agent.testing.fake_openai import FakeOpenAIServer
     from kg.mode import query_graph
     from tests.kg_fixtures import Explorer, build_graph
@@ -158,20 +158,23 @@ async def tog_latency() -> dict:
         server.reply(Explorer(pick_all=True))
         for label, concurrency in (("concurrent", 8), ("sequential", 1)):
             config = Path(home) / f"{label}.toml"
-            config.write_text(f'home = "{home}"\n[endpoints.fake]\nbase_url = "{server.base_url}"\n'
-                              f'max_concurrency = {concurrency}\n[roles.default]\nmodel = "fake-model"\n')
+            config.write_text(
+                f'home = "{home}"\n[endpoints.fake]\nbase_url = "{server.base_url}"\n'
+                f'max_concurrency = {concurrency}\n[roles.default]\nmodel = "fake-model"\n'
+            )
             async with LLMHub(load_settings(config, env={})) as hub:
                 started = time.perf_counter()
-                result = await query_graph("How are alpha, beta and gamma related?", hub=hub, graph=graph,
-                                           settings=settings_kg)
+                result = await query_graph(
+                    "How are alpha, beta and gamma related?", hub=hub, graph=graph, settings=settings_kg
+                )
                 out[label] = {"wall_s": round(time.perf_counter() - started, 2), "llm_calls": result.llm_calls}
     out["speedup"] = round(out["sequential"]["wall_s"] / out["concurrent"]["wall_s"], 2)
     return out
 
 
 async def calls_per_question() -> dict:
-    from agent.config import KgSettings, load_settings
-    from agent.hub import LLMHub
+    from agent.core.config import KgSettings, load_settings
+    from agent.llm.hub import LLMHub
     from agent.testing.fake_openai import FakeOpenAIServer
     from kg.ingest import load_aliases, load_triples
     from kg.mode import query_graph
@@ -187,8 +190,10 @@ async def calls_per_question() -> dict:
     out = {}
     with FakeOpenAIServer() as server, tempfile.TemporaryDirectory() as home:
         config = Path(home) / "c.toml"
-        config.write_text(f'home = "{home}"\n[endpoints.fake]\nbase_url = "{server.base_url}"\n'
-                          f'[roles.default]\nmodel = "fake-model"\n')
+        config.write_text(
+            f'home = "{home}"\n[endpoints.fake]\nbase_url = "{server.base_url}"\n'
+            f'[roles.default]\nmodel = "fake-model"\n'
+        )
         async with LLMHub(load_settings(config, env={})) as hub:
             for prune in ("llm", "bm25"):
                 kg = KgSettings(prune=prune, output_format="text", link_embeddings=False)
@@ -197,8 +202,14 @@ async def calls_per_question() -> dict:
                     gold = [a.lower() for a in item["answers"]]
                     # the check says Yes once a gold answer is among the triples (an ideal reasoner) ...
                     server.reset()
-                    server.reply(Explorer(pick_all=True, evaluate_reply=lambda t, g=gold: "{Yes}. {x}" if any(
-                        a in t.lower() for a in g) else "{No}."))
+                    server.reply(
+                        Explorer(
+                            pick_all=True,
+                            evaluate_reply=lambda t, g=gold: (
+                                "{Yes}. {x}" if any(a in t.lower() for a in g) else "{No}."
+                            ),
+                        )
+                    )
                     result = await query_graph(item["question"], hub=hub, graph=graph, settings=kg)
                     calls.append(result.llm_calls)
                     found += result.sufficient
@@ -206,10 +217,14 @@ async def calls_per_question() -> dict:
                     server.reset()
                     server.reply(Explorer(pick_all=True))
                     worst.append((await query_graph(item["question"], hub=hub, graph=graph, settings=kg)).llm_calls)
-                out[prune] = {"questions": len(calls),
-                              "mean_calls_stop_when_gold_found": round(sum(calls) / len(calls), 2),
-                              "gold_reached": found, "mean_calls_never_sufficient": round(sum(worst) / len(worst), 2),
-                              "max_calls": max(worst), "bound": call_bound(kg)}
+                out[prune] = {
+                    "questions": len(calls),
+                    "mean_calls_stop_when_gold_found": round(sum(calls) / len(calls), 2),
+                    "gold_reached": found,
+                    "mean_calls_never_sufficient": round(sum(worst) / len(worst), 2),
+                    "max_calls": max(worst),
+                    "bound": call_bound(kg),
+                }
     return out
 
 

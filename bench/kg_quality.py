@@ -13,7 +13,8 @@ Metrics per configuration (LLM pruning vs cheap pruning):
 - LLM calls, seconds per question, fallbacks, topic-entity linking accuracy.
 
 Usage: python bench/kg_quality.py [--n 20] [--configs llm,bm25] [--width 2 --depth 2 --max-tokens 96]
-Starts the embedded llama.cpp server itself (agent.local_server, through LLMHub). Writes bench/results/kg_quality.json.
+Starts the embedded llama.cpp server itself (agent.llm.local_server, through LLMHub).
+Writes bench/results/kg_quality.json.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import KgSettings, Settings  # noqa: E402
-from agent.hub import LLMHub  # noqa: E402
-from agent.trace import Trace  # noqa: E402
-from kg.mode import query_graph  # noqa: E402
-from kg.store import KnowledgeGraph, normalize  # noqa: E402
+from agent.core.config import KgSettings, Settings
+from agent.core.trace import Trace
+from agent.llm.hub import LLMHub
+from kg.mode import query_graph
+from kg.store import KnowledgeGraph, normalize
 
 DATA = Path(os.environ.get("METAQA_DIR", "/work/shared/data/kg/metaqa"))
 RESULTS = Path(__file__).resolve().parent / "results" / "kg_quality.json"
@@ -101,18 +102,29 @@ async def run_config(hub: LLMHub, graph: KnowledgeGraph, items: list[dict], kg: 
         try:
             result = await query_graph(item["question"], hub=hub, graph=graph, settings=kg, trace=trace)
         except Exception as exc:  # a bench keeps going; the error is counted and shown
-            rows.append({**item, "error": f"{type(exc).__name__}: {exc}"[:300],
-                         "seconds": time.perf_counter() - started})
+            rows.append(
+                {**item, "error": f"{type(exc).__name__}: {exc}"[:300], "seconds": time.perf_counter() - started}
+            )
             print(f"[{label}] {i}/{len(items)} ERROR {exc}", flush=True)
             continue
         seconds = time.perf_counter() - started
-        row = {**item, **score(result, item), "answer": result.answer[:300], "short": result.short_answer,
-               "llm_calls": result.llm_calls, "fallback": result.fallback, "depth": result.depth,
-               "seconds": round(seconds, 2), "paths": [[t.as_list() for t in p] for p in result.paths][:6]}
+        row = {
+            **item,
+            **score(result, item),
+            "answer": result.answer[:300],
+            "short": result.short_answer,
+            "llm_calls": result.llm_calls,
+            "fallback": result.fallback,
+            "depth": result.depth,
+            "seconds": round(seconds, 2),
+            "paths": [[t.as_list() for t in p] for p in result.paths][:6],
+        }
         rows.append(row)
-        print(f"[{label}] {i}/{len(items)} hop{item['hop']} hit={row['hit']} gold_in_paths={row['gold_in_paths']} "
-              f"calls={row['llm_calls']} {seconds:.1f}s fallback={row['fallback']} answer={row['short']!r}",
-              flush=True)
+        print(
+            f"[{label}] {i}/{len(items)} hop{item['hop']} hit={row['hit']} gold_in_paths={row['gold_in_paths']} "
+            f"calls={row['llm_calls']} {seconds:.1f}s fallback={row['fallback']} answer={row['short']!r}",
+            flush=True,
+        )
     return {"label": label, "settings": kg.model_dump(), "summary": summarize(rows), "rows": rows}
 
 
@@ -146,16 +158,22 @@ def _previous(args: argparse.Namespace) -> list[dict]:
         return []
     if old.get("questions_per_hop") != args.n or old.get("sample_seed", 7) != args.seed:
         return []
-    return [c for c in old.get("configs", []) if c["settings"]["width"] == args.width
-            and c["settings"]["depth"] == args.depth]
+    return [
+        c
+        for c in old.get("configs", [])
+        if c["settings"]["width"] == args.width and c["settings"]["depth"] == args.depth
+    ]
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20, help="questions per hop")
-    parser.add_argument("--configs", default="llm,bm25",
-                        help="comma-separated prune settings (llm, bm25, embedding), each optionally with "
-                             "':entity' for backtrack = entity, e.g. bm25:entity")
+    parser.add_argument(
+        "--configs",
+        default="llm,bm25",
+        help="comma-separated prune settings (llm, bm25, embedding), each optionally with "
+        "':entity' for backtrack = entity, e.g. bm25:entity",
+    )
     parser.add_argument("--width", type=int, default=2)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=96)
@@ -183,25 +201,38 @@ async def main() -> None:
             results = _previous(args)
             for label in args.configs.split(","):
                 prune, _, backtrack = label.partition(":")
-                kg = KgSettings(width=args.width, depth=args.depth, max_tokens=args.max_tokens, prune=prune,
-                                output_format=args.output_format, link_embeddings=False, max_topic_entities=1,
-                                backtrack=backtrack or "relation")
+                kg = KgSettings(
+                    width=args.width,
+                    depth=args.depth,
+                    max_tokens=args.max_tokens,
+                    prune=prune,
+                    output_format=args.output_format,
+                    link_embeddings=False,
+                    max_topic_entities=1,
+                    backtrack=backtrack or "relation",
+                )
                 t0 = time.perf_counter()
                 outcome = await run_config(hub, graph, items, kg, label)
                 outcome["wall_s"] = round(time.perf_counter() - t0, 1)
                 results = [r for r in results if r["label"] != label] + [outcome]
                 print(json.dumps({label: outcome["summary"]}, indent=1), flush=True)
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                RESULTS.write_text(json.dumps({
-                    "note": "MetaQA 1/2-hop sample over a PARTIAL WikiMovies KB; answerable rows only; "
+                RESULTS.write_text(
+                    json.dumps(
+                        {
+                            "note": "MetaQA 1/2-hop sample over a PARTIAL WikiMovies KB; answerable rows only; "
                             "bundled SmolLM2-135M; not comparable to published MetaQA numbers",
-                    "model": "smollm2-135m-instruct (llama.cpp, bundled)",
-                    "json_schema": caps.json_schema,
-                    "kb": {"entities": len(graph), "triples": graph.num_triples, "load_s": round(load_s, 2)},
-                    "questions_per_hop": args.n,
-                    "sample_seed": args.seed,
-                    "configs": results,
-                }, indent=1), encoding="utf-8")
+                            "model": "smollm2-135m-instruct (llama.cpp, bundled)",
+                            "json_schema": caps.json_schema,
+                            "kb": {"entities": len(graph), "triples": graph.num_triples, "load_s": round(load_s, 2)},
+                            "questions_per_hop": args.n,
+                            "sample_seed": args.seed,
+                            "configs": results,
+                        },
+                        indent=1,
+                    ),
+                    encoding="utf-8",
+                )
     print(f"saved {RESULTS}")
 
 

@@ -39,15 +39,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from agent import wire  # noqa: E402
-from agent.capabilities import Capabilities  # noqa: E402
-from agent.config import Settings, load_settings  # noqa: E402
-from agent.hub import LLMHub  # noqa: E402
-from agent.llm import Completion  # noqa: E402
-from agent.loop import answer_tools  # noqa: E402
-from agent.run import run_question  # noqa: E402
-from agent.testing.fake_openai import FakeOpenAIServer, Reply  # noqa: E402
-from agent.trace import LlmCall, Plan, Trace  # noqa: E402
+from agent.core.config import Settings, load_settings
+from agent.core.trace import LlmCall, Plan, Trace
+from agent.llm import wire
+from agent.llm.capabilities import Capabilities
+from agent.llm.client import Completion
+from agent.llm.hub import LLMHub
+from agent.loop.answer import answer_tools
+from agent.run.question import run_question
+from agent.testing.fake_openai import FakeOpenAIServer, Reply
 
 RESULTS = REPO / "bench" / "results" / "loop.json"
 QUESTIONS = REPO / "examples" / "questions.jsonl"
@@ -95,6 +95,7 @@ class StubLLM:
             def __aiter__(self) -> Any:
                 async def pieces() -> Any:
                     yield completion.text
+
                 return pieces()
 
         yield _Stream()
@@ -117,11 +118,16 @@ def _three_step_script(role: str, messages: list[dict[str, Any]]) -> Completion:
         return Completion(text=PLAN_CALL if calls < 2 else PLAN_DONE)
     if role == "caller":
         if calls == 0:
-            call = wire.ToolCall(id="c1", function=wire.FunctionCall(name="calculator",
-                                                                      arguments='{"expression": "60 * 1852 / 1000"}'))
+            call = wire.ToolCall(
+                id="c1", function=wire.FunctionCall(name="calculator", arguments='{"expression": "60 * 1852 / 1000"}')
+            )
         else:
-            call = wire.ToolCall(id="c2", function=wire.FunctionCall(
-                name="convert_units", arguments='{"value": 111.12, "from_unit": "km", "to_unit": "nmi"}'))
+            call = wire.ToolCall(
+                id="c2",
+                function=wire.FunctionCall(
+                    name="convert_units", arguments='{"value": 111.12, "from_unit": "km", "to_unit": "nmi"}'
+                ),
+            )
         return Completion(tool_calls=[call])
     return Completion(text="One degree of latitude is 60 nautical miles, 111.12 km [1][2].")
 
@@ -223,8 +229,10 @@ def _prepare_knowledge(settings: Settings) -> dict[str, Any]:
         from rag.ingest import ingest_paths
 
         report = ingest_paths([str(REPO / "examples" / "corpus")], settings)
-        notes["ingest"] = {"seconds": round(time.perf_counter() - started, 1),
-                           "summary": str(report.model_dump().get("chunks_added", ""))}
+        notes["ingest"] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "summary": str(report.model_dump().get("chunks_added", "")),
+        }
     except Exception as exc:  # the bench still measures the modes that work
         notes["ingest_error"] = f"{type(exc).__name__}: {exc}"[:300]
     try:
@@ -241,8 +249,9 @@ def _prepare_knowledge(settings: Settings) -> dict[str, Any]:
     return notes
 
 
-async def calls_per_mode(base_url: str, home: Path, modes: list[str], rows: list[dict[str, Any]],
-                         server: FakeOpenAIServer) -> dict[str, Any]:
+async def calls_per_mode(
+    base_url: str, home: Path, modes: list[str], rows: list[dict[str, Any]], server: FakeOpenAIServer
+) -> dict[str, Any]:
     settings = _settings(base_url, home)
     kg_questions = {r["question"] for r in rows if r.get("mode") == "kg"}
     server.reset()
@@ -307,8 +316,10 @@ def main() -> int:
     stub, http = result["overhead_stub_llm"], result["overhead_fake_http"]
     print(f"loop overhead per step (goal <= {GOAL_MS} ms), {stub['questions']} questions x 3 steps")
     print(f"  stub LLMs       median {stub['median_ms']:.3f} ms  p95 {stub['p95_ms']:.3f} ms")
-    print(f"  fake HTTP       median {http['median_ms']:.3f} ms  p95 {http['p95_ms']:.3f} ms "
-          f"(LLM calls are {100 * http['llm_latency_share_of_wall']:.0f}% of wall time)")
+    print(
+        f"  fake HTTP       median {http['median_ms']:.3f} ms  p95 {http['p95_ms']:.3f} ms "
+        f"(LLM calls are {100 * http['llm_latency_share_of_wall']:.0f}% of wall time)"
+    )
     print("LLM calls per question on examples/questions.jsonl (fake server, scripted loop policy)")
     for mode, row in result["llm_calls_per_question"]["modes"].items():
         calls = "—" if row["llm_calls_mean"] is None else f"{row['llm_calls_mean']:.2f}"

@@ -40,9 +40,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import Settings  # noqa: E402
-from rag.ingest import ingest_paths  # noqa: E402
-from rag.retrieve import retrieve_sync  # noqa: E402
+from agent.core.config import Settings
+from rag.ingest import ingest_paths
+from rag.retrieve import retrieve_sync
 
 DEFAULT_DATA = Path("/work/shared/data/rag")
 RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
@@ -65,10 +65,14 @@ def load_hotpot(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     questions = []
     for q in questions_raw:
         supporting = {title for title, _ in q["supporting_facts"]}
-        questions.append({
-            "id": q["_id"], "question": q["question"], "answers": [q["answer"]],
-            "supporting": sorted(by_title[t] for t in supporting if t in by_title),
-        })
+        questions.append(
+            {
+                "id": q["_id"],
+                "question": q["question"],
+                "answers": [q["answer"]],
+                "supporting": sorted(by_title[t] for t in supporting if t in by_title),
+            }
+        )
     return questions, corpus
 
 
@@ -85,10 +89,14 @@ def load_musique(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
     questions = []
     for q in questions_raw:
         supporting = [paragraph_id(p["title"], p["paragraph_text"]) for p in q["paragraphs"] if p["is_supporting"]]
-        questions.append({
-            "id": q["id"], "question": q["question"], "answers": [q["answer"], *q.get("answer_aliases", [])],
-            "supporting": sorted(p for p in supporting if p in seen),
-        })
+        questions.append(
+            {
+                "id": q["id"],
+                "question": q["question"],
+                "answers": [q["answer"], *q.get("answer_aliases", [])],
+                "supporting": sorted(p for p in supporting if p in seen),
+            }
+        )
     return questions, corpus
 
 
@@ -137,8 +145,8 @@ def match(prediction: str, answers: list[str]) -> float:
 
 def auc(scores: list[float], labels: list[bool]) -> float | None:
     """Probability that a random positive outscores a random negative (ties count half)."""
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
+    pos = [s for s, y in zip(scores, labels, strict=False) if y]
+    neg = [s for s, y in zip(scores, labels, strict=False) if not y]
     if not pos or not neg:
         return None
     wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
@@ -156,8 +164,12 @@ def build_index(name: str, corpus: list[dict[str, Any]], settings: Settings, wor
     path = work / f"{name}_corpus.jsonl"
     write_jsonl(corpus, path)
     report = ingest_paths([str(path)], settings, collection=name)
-    return {"paragraphs": len(corpus), "chunks_added": report.chunks_added,
-            "chunks_unchanged": report.chunks_unchanged, "seconds": report.seconds}
+    return {
+        "paragraphs": len(corpus),
+        "chunks_added": report.chunks_added,
+        "chunks_unchanged": report.chunks_unchanged,
+        "seconds": report.seconds,
+    }
 
 
 def retrieval_recall(name: str, questions: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
@@ -187,10 +199,17 @@ def retrieval_recall(name: str, questions: list[dict[str, Any]], settings: Setti
 # -- part 2: MAIN-RAG with the bundled model --------------------------------------------------------------------
 
 
-async def llm_part(picked: list[tuple[str, dict[str, Any]]], settings: Settings, docs_per_question: int,
-                   mix_weight: float, log: Any, *, deadline: float | None = None,
-                   checkpoint: Any = None) -> dict[str, Any]:
-    from agent.hub import LLMHub
+async def llm_part(
+    picked: list[tuple[str, dict[str, Any]]],
+    settings: Settings,
+    docs_per_question: int,
+    mix_weight: float,
+    log: Any,
+    *,
+    deadline: float | None = None,
+    checkpoint: Any = None,
+) -> dict[str, Any]:
+    from agent.llm.hub import LLMHub
     from rag.main_rag import RagAgents, answer_from, mix_scores, score_documents, select
 
     rows: list[dict[str, Any]] = []
@@ -207,32 +226,49 @@ async def llm_part(picked: list[tuple[str, dict[str, Any]]], settings: Settings,
             supporting = set(q["supporting"])
             labels = [d.metadata.get("doc") in supporting for d in docs]
             plain = await answer_from(agents.final, q["question"], docs, max_tokens=rag.final_max_tokens)
-            judged = await score_documents(q["question"], docs, agents, rag,
-                                           predictor_max_tokens=rag.predictor_max_tokens)
+            judged = await score_documents(
+                q["question"], docs, agents, rag, predictor_max_tokens=rag.predictor_max_tokens
+            )
             variants: dict[str, Any] = {}
             for label, weight in (("main_rag", 0.0), (f"main_rag_mix{mix_weight:g}", mix_weight)):
-                for j, value in zip(judged, mix_scores([j.judge_score for j in judged],
-                                                       [j.doc.similarity for j in judged], weight)):
+                for j, value in zip(
+                    judged,
+                    mix_scores([j.judge_score for j in judged], [j.doc.similarity for j in judged], weight),
+                    strict=False,
+                ):
                     j.score = value
                 threshold, kept, used_all = select(judged, rag.n)
-                answer = await answer_from(agents.final, q["question"], [j.doc for j in kept],
-                                           max_tokens=rag.final_max_tokens)
+                answer = await answer_from(
+                    agents.final, q["question"], [j.doc for j in kept], max_tokens=rag.final_max_tokens
+                )
                 kept_ids = [j.doc.metadata.get("doc") for j in kept]
-                variants[label] = {"answer": answer.strip(), "kept": kept_ids, "used_all": used_all,
-                                   "threshold": round(threshold, 4)}
+                variants[label] = {
+                    "answer": answer.strip(),
+                    "kept": kept_ids,
+                    "used_all": used_all,
+                    "threshold": round(threshold, 4),
+                }
             row = {
-                "dataset": dataset, "id": q["id"], "question": q["question"], "answers": q["answers"],
-                "docs": [d.metadata.get("doc") for d in docs], "supporting_in_docs": sum(labels),
-                "labels": labels, "similarity": [round(d.similarity, 4) for d in docs],
+                "dataset": dataset,
+                "id": q["id"],
+                "question": q["question"],
+                "answers": q["answers"],
+                "docs": [d.metadata.get("doc") for d in docs],
+                "supporting_in_docs": sum(labels),
+                "labels": labels,
+                "similarity": [round(d.similarity, 4) for d in docs],
                 "judge_scores": [round(j.judge_score, 4) for j in judged],
                 "methods": sorted({j.method for j in judged}),
                 "predictions": [j.prediction for j in judged],
-                "plain_rag": {"answer": plain.strip()}, **variants,
+                "plain_rag": {"answer": plain.strip()},
+                **variants,
                 "seconds": round(time.perf_counter() - started, 1),
             }
             rows.append(row)
-            log(f"[{n}/{len(picked)}] {dataset} {row['seconds']} s  gold={q['answers'][0]!r}  "
-                f"plain={plain.strip()[:60]!r}  kept={len(variants['main_rag']['kept'])}/{len(docs)}")
+            log(
+                f"[{n}/{len(picked)}] {dataset} {row['seconds']} s  gold={q['answers'][0]!r}  "
+                f"plain={plain.strip()[:60]!r}  kept={len(variants['main_rag']['kept'])}/{len(docs)}"
+            )
             if checkpoint is not None:
                 checkpoint({"summary": summarize(rows, mix_weight), "rows": rows, "partial": True})
     summary = summarize(rows, mix_weight)
@@ -258,7 +294,7 @@ def summarize(rows: list[dict[str, Any]], mix_weight: float) -> dict[str, Any]:
             precision, recall = [], []
             for r in rows:
                 kept = set(r[variant]["kept"])
-                gold = {d for d, y in zip(r["docs"], r["labels"]) if y}
+                gold = {d for d, y in zip(r["docs"], r["labels"], strict=False) if y}
                 if kept:
                     precision.append(len(kept & gold) / len(kept))
                 if gold:
@@ -294,14 +330,22 @@ def pick_questions(data: dict[str, list[dict[str, Any]]], count: int) -> list[tu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the two dataset folders")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lodestar-bench-quality",
-                        help="data home for the indexes (reused between runs: re-ingest is idempotent)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "lodestar-bench-quality",
+        help="data home for the indexes (reused between runs: re-ingest is idempotent)",
+    )
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--docs", type=int, default=5, help="retrieved documents per question for part 2")
     parser.add_argument("--mix", type=float, default=0.5, help="score_mix weight of the variant")
     parser.add_argument("--retrieval-only", action="store_true")
-    parser.add_argument("--hybrid", choices=("default", "on", "off"), default="default",
-                        help="retrieval used in part 2 (default: the RagSettings default)")
+    parser.add_argument(
+        "--hybrid",
+        choices=("default", "on", "off"),
+        default="default",
+        help="retrieval used in part 2 (default: the RagSettings default)",
+    )
     parser.add_argument("--max-minutes", type=float, default=None, help="stop part 2 after this much time")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -327,29 +371,38 @@ def main(argv: list[str] | None = None) -> int:
         result["retrieval"][name] = retrieval_recall(name, questions, settings)
         log(f"  retrieval {json.dumps(result['retrieval'][name])}")
     if not args.retrieval_only:
-        from agent.local_server import LocalServer
+        from agent.llm.local_server import LocalServer
 
         picked = pick_questions(data, args.questions)
         log(f"part 2: {len(picked)} questions x {args.docs} documents on the bundled SmolLM2-135M …")
 
         async def run() -> dict[str, Any]:
             async with LocalServer(log_path=args.work / "llama.log") as url:
-                llm_settings = Settings.model_validate({
-                    "home": str(args.work / "home"),
-                    "endpoints": {"llama": {"base_url": url, "max_concurrency": 1, "read_timeout_s": 600}},
-                    "roles": {"default": {"model": "smollm2-135m-instruct", "max_tokens": 64}},
-                    "rag": {**settings.rag.model_dump(), "predictor_max_tokens": 32, "final_max_tokens": 48},
-                })
+                llm_settings = Settings.model_validate(
+                    {
+                        "home": str(args.work / "home"),
+                        "endpoints": {"llama": {"base_url": url, "max_concurrency": 1, "read_timeout_s": 600}},
+                        "roles": {"default": {"model": "smollm2-135m-instruct", "max_tokens": 64}},
+                        "rag": {**settings.rag.model_dump(), "predictor_max_tokens": 32, "final_max_tokens": 48},
+                    }
+                )
+
                 def checkpoint(partial: dict[str, Any]) -> None:
                     save({**result, "llm": partial})
 
                 deadline = began + 60 * args.max_minutes if args.max_minutes else None
-                return await llm_part(picked, llm_settings, args.docs, args.mix, log, deadline=deadline,
-                                      checkpoint=checkpoint)
+                return await llm_part(
+                    picked, llm_settings, args.docs, args.mix, log, deadline=deadline, checkpoint=checkpoint
+                )
 
         result["llm"] = asyncio.run(run())
-        result["llm"]["settings"] = {"questions": len(picked), "docs": args.docs, "mix": args.mix,
-                                     "hybrid": settings.rag.hybrid, "model": "SmolLM2-135M-Instruct (llama.cpp)"}
+        result["llm"]["settings"] = {
+            "questions": len(picked),
+            "docs": args.docs,
+            "mix": args.mix,
+            "hybrid": settings.rag.hybrid,
+            "model": "SmolLM2-135M-Instruct (llama.cpp)",
+        }
         log(json.dumps(result["llm"]["summary"], indent=2))
     save(result)
     log(f"saved {args.out}")

@@ -39,12 +39,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agent.config import load_settings  # noqa: E402
-from agent.hub import LLMHub  # noqa: E402
-from agent.loop import Loop  # noqa: E402
-from agent.trace import ToolCallEvent, Trace  # noqa: E402
-from tools.eval import StepScore, api_bank_tools, parse_api_bank_call, summarize_scores, tool_from_api_bank  # noqa: E402
-from tools.registry import ToolRegistry  # noqa: E402
+from agent.core.config import load_settings
+from agent.core.trace import ToolCallEvent, Trace
+from agent.llm.hub import LLMHub
+from agent.loop.engine import Loop
+from tools.eval import StepScore, api_bank_tools, parse_api_bank_call, summarize_scores, tool_from_api_bank
+from tools.registry import ToolRegistry
 
 DATA = Path(os.environ.get("LODESTAR_API_BANK", "/work/shared/data/tools/api_bank")) / "test-data" / "level-1-api.json"
 RESULTS = REPO / "bench" / "results" / "tools_quality.json"
@@ -90,8 +90,9 @@ async def predict(case: dict[str, Any], hub: LLMHub, variant: str) -> tuple[Step
     registry = ToolRegistry(tool_from_api_bank(d) for d in api_bank_tools(case["instruction"]))
     trace = Trace()
     loop = Loop(question_of(case), hub, trace, registry)
-    score = StepScore(case=f"{case['file']}#{case['id']}", ref_name=case["ref_name"], ref_args=case["ref_args"],
-                      plan="caller")
+    score = StepScore(
+        case=f"{case['file']}#{case['id']}", ref_name=case["ref_name"], ref_args=case["ref_args"], plan="caller"
+    )
     started = time.perf_counter()
     try:
         thought = CALLER_THOUGHT
@@ -120,9 +121,17 @@ async def run(args: argparse.Namespace, base_url: str, model: str) -> dict[str, 
     out: dict[str, Any] = {"variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "lodestar.toml"
-        config.write_text(CONFIG.format(base_url=base_url, model=model, max_tokens=args.max_tokens, fmt=args.format,
-                                        retries=args.parse_retries, chains=str(args.chains).lower()),
-                          encoding="utf-8")
+        config.write_text(
+            CONFIG.format(
+                base_url=base_url,
+                model=model,
+                max_tokens=args.max_tokens,
+                fmt=args.format,
+                retries=args.parse_retries,
+                chains=str(args.chains).lower(),
+            ),
+            encoding="utf-8",
+        )
         settings = load_settings(config, env={"LODESTAR_HOME": str(Path(tmp) / "home")})
         async with LLMHub(settings) as hub:
             await hub.probe_all(("caller",))  # which response_format / tools the endpoint really honours
@@ -134,9 +143,12 @@ async def run(args: argparse.Namespace, base_url: str, model: str) -> dict[str, 
                     row = await predict(case, hub, variant)
                     rows.append(row)
                     score = row[0]
-                    print(f"  [{variant} {i}/{len(cases)}] {score.ref_name:<22} → plan={score.plan:<10} "
-                          f"call={score.pred_name} args={json.dumps(score.pred_args)[:70]} "
-                          f"f1={row[0].scores(row[1])['arg_f1']:.2f} ({score.latency_s:.0f} s)", flush=True)
+                    print(
+                        f"  [{variant} {i}/{len(cases)}] {score.ref_name:<22} → plan={score.plan:<10} "
+                        f"call={score.pred_name} args={json.dumps(score.pred_args)[:70]} "
+                        f"f1={row[0].scores(row[1])['arg_f1']:.2f} ({score.latency_s:.0f} s)",
+                        flush=True,
+                    )
                 metrics: dict[str, Any] = summarize_scores(rows)
                 if variant == "caller":
                     metrics["plan_acc"] = None  # no planner in this variant
@@ -155,13 +167,18 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=25, help="cases to sample (default 25)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="loop,caller")
-    parser.add_argument("--format", choices=("json", "text", "native", "auto"), default="json",
-                        help="the caller's output format (default json: what auto picks for the bundled model)")
+    parser.add_argument(
+        "--format",
+        choices=("json", "text", "native", "auto"),
+        default="json",
+        help="the caller's output format (default json: what auto picks for the bundled model)",
+    )
     parser.add_argument("--parse-retries", type=int, default=0, help="0 scores the first attempt, as α-UMi does")
     parser.add_argument("--chains", action="store_true", help="offer tool chains to the caller (off: one call)")
     parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--base-url", default=None, help="an OpenAI-compatible endpoint (default: start the bundled "
-                        "model)")
+    parser.add_argument(
+        "--base-url", default=None, help="an OpenAI-compatible endpoint (default: start the bundled model)"
+    )
     parser.add_argument("--model", default="smollm2-135m-instruct")
     args = parser.parse_args()
 
@@ -169,7 +186,7 @@ def main() -> int:
     server = None
     base_url = args.base_url
     if base_url is None:
-        from agent.local_server import LocalServer
+        from agent.llm.local_server import LocalServer
 
         server = LocalServer(log_path=Path(tempfile.gettempdir()) / "lodestar-tools-quality-llama.log")
         server.start()
@@ -189,21 +206,32 @@ def main() -> int:
             result.setdefault("runs", {})
         except ValueError:
             pass
-    run_result.update({
-        "data": "API-Bank level-1 (test-data/level-1-api.json), seeded uniform sample",
-        "n": args.n, "seed": args.seed, "model": args.model, "endpoint": "bundled llama.cpp" if server else base_url,
-        "format": args.format, "parse_retries": args.parse_retries, "chains": args.chains,
-        "max_tokens": args.max_tokens, "temperature": 0.0, "wall_s": round(time.perf_counter() - started, 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-    })
+    run_result.update(
+        {
+            "data": "API-Bank level-1 (test-data/level-1-api.json), seeded uniform sample",
+            "n": args.n,
+            "seed": args.seed,
+            "model": args.model,
+            "endpoint": "bundled llama.cpp" if server else base_url,
+            "format": args.format,
+            "parse_retries": args.parse_retries,
+            "chains": args.chains,
+            "max_tokens": args.max_tokens,
+            "temperature": 0.0,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        }
+    )
     result["runs"][args.format] = run_result
     print(f"API-Bank level-1, {args.n} cases, {args.model} ({args.format} format):")
     print(f"  {'variant':<8} {'Plan ACC':>9} {'Act EM':>7} {'Hallu':>6} {'Arg F1':>7} {'Arg F1 (folded)':>16}")
     for variant, row in run_result["variants"].items():
         m = row["metrics"]
         plan = "—" if m["plan_acc"] is None else f"{m['plan_acc']:.1f}"
-        print(f"  {variant:<8} {plan:>9} {m['act_em']:>7.1f} {m['hallu']:>6.1f} {m['arg_f1']:>7.1f} "
-              f"{m['arg_f1_normalized']:>16.1f}   ({row['seconds']:.0f} s, {row['llm_calls']} LLM calls)")
+        print(
+            f"  {variant:<8} {plan:>9} {m['act_em']:>7.1f} {m['hallu']:>6.1f} {m['arg_f1']:>7.1f} "
+            f"{m['arg_f1_normalized']:>16.1f}   ({row['seconds']:.0f} s, {row['llm_calls']} LLM calls)"
+        )
     save_results(RESULTS, result)
     return 0
 

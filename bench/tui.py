@@ -72,8 +72,15 @@ class ServerProcess:
     """``python -m agent.testing.fake_openai`` answering every question with ``reply``."""
 
     def __init__(self, reply: str, chunk_delay: float = 0.0) -> None:
-        self.args = [sys.executable, "-m", "agent.testing.fake_openai", "--reply", reply,
-                     "--chunk-delay", str(chunk_delay)]
+        self.args = [
+            sys.executable,
+            "-m",
+            "agent.testing.fake_openai",
+            "--reply",
+            reply,
+            "--chunk-delay",
+            str(chunk_delay),
+        ]
 
     def __enter__(self) -> str:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, cwd=REPO)
@@ -86,7 +93,7 @@ class ServerProcess:
 
 
 def settings_for(tmp: Path, name: str, url: str) -> tuple[Any, Path]:
-    from agent.config import load_settings
+    from agent.core.config import load_settings
 
     config = tmp / f"{name}.toml"
     config.write_text(CONFIG.format(url=url), encoding="utf-8")
@@ -101,7 +108,7 @@ def first_paint_child() -> None:
     import psutil
 
     started = psutil.Process().create_time()
-    from agent.config import load_settings
+    from agent.core.config import load_settings
     from ui.app import LodestarApp
 
     imported = time.time()
@@ -115,16 +122,29 @@ def first_paint_child() -> None:
             return wall, app.marks["first_paint"] - t0
 
     run_wall, from_run = asyncio.run(until_painted())
-    print(json.dumps({"imports_s": imported - started, "from_run_s": from_run,
-                      "from_process_start_s": run_wall - started + from_run}))
+    print(
+        json.dumps(
+            {
+                "imports_s": imported - started,
+                "from_run_s": from_run,
+                "from_process_start_s": run_wall - started + from_run,
+            }
+        )
+    )
 
 
 def measure_first_paint(config: Path, runs: int) -> dict[str, Any]:
     env = {**os.environ, "LODESTAR_CONFIG": str(config), "PYTHONPATH": str(REPO)}
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--child-first-paint"], env=env, capture_output=True,
-                             text=True, check=True, timeout=180)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child-first-paint"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=180,
+        )
         samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {key: round(statistics.median(s[key] for s in samples), 4) for key in samples[0]} | {"runs": runs}
 
@@ -188,13 +208,18 @@ async def stream_into_app(settings: Any, question: str) -> dict[str, Any]:
         live = answer.live
         assert live is not None and live.first_render_at and live.last_render_at
         assert live.first_fed_at and live.last_fed_at
-        return {"first": live.first_render_at - t0, "last": live.last_render_at - t0, "appends": live.appends,
-                "received_s": live.last_fed_at - live.first_fed_at, "lag_s": live.last_render_at - live.last_fed_at,
-                "source": answer.body.source}
+        return {
+            "first": live.first_render_at - t0,
+            "last": live.last_render_at - t0,
+            "appends": live.appends,
+            "received_s": live.last_fed_at - live.first_fed_at,
+            "lag_s": live.last_render_at - live.last_fed_at,
+            "source": answer.body.source,
+        }
 
 
 async def raw_stream_rate(settings: Any) -> tuple[int, float]:
-    from agent.hub import LLMHub
+    from agent.llm.hub import LLMHub
 
     async with LLMHub(settings) as hub:
         llm = hub.llm("summarizer")
@@ -252,17 +277,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(figures: dict[str, Any]) -> None:
     paint, token, tput = figures["first_paint"], figures["enter_to_first_token"], figures["throughput"]
     fast, paced = tput["zero_latency"], tput["paced"]
-    print(f"first paint:          {paint['from_process_start_s'] * 1000:.0f} ms from process start "
-          f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run)")
-    print(f"Enter → first token:  median {token['median_ms']} ms, p90 {token['p90_ms']} ms, min {token['min_ms']} ms"
-          f" (first question of a session: {token['first_question_ms']} ms)")
-    print(f"{tput['tokens']:,}-token answer:   {fast['rendered_tokens_per_s']} tokens/s rendered at zero latency "
-          f"(Enter → last token on screen {fast['enter_to_last_token_on_screen_s']} s in {fast['markdown_appends']} "
-          f"Markdown appends; raw HTTP stream {fast['raw_http_stream_tokens_per_s']} tokens/s)")
-    print(f"                      paced at {paced['server_tokens_per_s']:.0f} tokens/s (received at "
-          f"{paced['received_tokens_per_s']}): rendered {paced['rendered_tokens_per_s']} tokens/s in "
-          f"{paced['markdown_appends']} appends, last token on screen {paced['lag_after_last_token_ms']} ms after it "
-          f"arrived; text intact: {tput['text_intact']}")
+    print(
+        f"first paint:          {paint['from_process_start_s'] * 1000:.0f} ms from process start "
+        f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run)"
+    )
+    print(
+        f"Enter → first token:  median {token['median_ms']} ms, p90 {token['p90_ms']} ms, min {token['min_ms']} ms"
+        f" (first question of a session: {token['first_question_ms']} ms)"
+    )
+    print(
+        f"{tput['tokens']:,}-token answer:   {fast['rendered_tokens_per_s']} tokens/s rendered at zero latency "
+        f"(Enter → last token on screen {fast['enter_to_last_token_on_screen_s']} s in {fast['markdown_appends']} "
+        f"Markdown appends; raw HTTP stream {fast['raw_http_stream_tokens_per_s']} tokens/s)"
+    )
+    print(
+        f"                      paced at {paced['server_tokens_per_s']:.0f} tokens/s (received at "
+        f"{paced['received_tokens_per_s']}): rendered {paced['rendered_tokens_per_s']} tokens/s in "
+        f"{paced['markdown_appends']} appends, last token on screen {paced['lag_after_last_token_ms']} ms after it "
+        f"arrived; text intact: {tput['text_intact']}"
+    )
 
 
 def main() -> int:
@@ -281,9 +314,13 @@ def main() -> int:
     report(figures)
     result = {
         **figures,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_avg_before": [round(x, 2) for x in load_before],
-                    "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_avg_before": [round(x, 2) for x in load_before],
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     save_results(RESULTS, result)

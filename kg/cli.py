@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from agent.config import Settings
-from agent.errors import BadInputError
+from agent.core.config import Settings
+from agent.core.errors import BadInputError
 from kg.ingest import LoadReport, load_aliases, load_triples
 from kg.store import KnowledgeGraph, graph_dir, normalize, open_graph, open_or_new
 
@@ -22,8 +22,11 @@ def _report_problems(report: LoadReport) -> None:
         print(f"lodestar: skipped {problem}", file=sys.stderr)
     if len(problems) > MAX_PROBLEMS_SHOWN:
         rest = ", ".join(str(p.line) for p in problems[MAX_PROBLEMS_SHOWN:])
-        print(f"lodestar: skipped {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines in {report.file}: "
-              f"lines {rest}", file=sys.stderr)
+        print(
+            f"lodestar: skipped {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines in {report.file}: "
+            f"lines {rest}",
+            file=sys.stderr,
+        )
 
 
 async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,17 +39,23 @@ async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
     alias_report = load_aliases(graph, aliases, strict=args.strict) if aliases else None
     saved = graph.save(graph_dir(settings.home))
     _report_problems(report)
-    print(f"{path}: {report.added} triples added, {report.duplicates} duplicates, "
-          f"{len(report.malformed)} malformed lines skipped"
-          + (f", {report.names} names set" if report.names else "")
-          + (f", {report.aliases_added} aliases" if report.aliases_added else "")
-          + f" ({report.seconds:.2f} s)")
+    print(
+        f"{path}: {report.added} triples added, {report.duplicates} duplicates, "
+        f"{len(report.malformed)} malformed lines skipped"
+        + (f", {report.names} names set" if report.names else "")
+        + (f", {report.aliases_added} aliases" if report.aliases_added else "")
+        + f" ({report.seconds:.2f} s)"
+    )
     if alias_report is not None:
         _report_problems(alias_report)
-        print(f"{aliases}: {alias_report.aliases_added} aliases added, "
-              f"{len(alias_report.malformed)} malformed lines skipped")
-    print(f"graph: {len(graph)} entities, {graph.num_triples} triples, "
-          f"{len(graph.relation_counts())} relations (saved to {saved})")
+        print(
+            f"{aliases}: {alias_report.aliases_added} aliases added, "
+            f"{len(alias_report.malformed)} malformed lines skipped"
+        )
+    print(
+        f"graph: {len(graph)} entities, {graph.num_triples} triples, "
+        f"{len(graph.relation_counts())} relations (saved to {saved})"
+    )
     return 0
 
 

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,8 +60,9 @@ def encode_sync(name: str, texts: list[str]) -> np.ndarray:
 
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    vectors = _model(name).encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True,
-                                  show_progress_bar=False)
+    vectors = _model(name).encode(
+        texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return np.asarray(vectors, dtype=np.float32)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agent.errors import BadInputError
+from agent.core.errors import BadInputError
 from kg.loaders import Format, Malformed, Record, detect_format, read_aliases, read_triples
 from kg.store import KnowledgeGraph
 
@@ -41,12 +41,14 @@ def _fail(path: Path, problem: Malformed) -> BadInputError:
     return BadInputError(f"{path}:{problem.line}: {problem.reason} (--strict)")
 
 
-def apply_records(graph: KnowledgeGraph, path: Path, records: Iterable[Record | Malformed],
-                  report: LoadReport, *, strict: bool) -> None:
+def apply_records(
+    graph: KnowledgeGraph, path: Path, records: Iterable[Record | Malformed], report: LoadReport, *, strict: bool
+) -> None:
     add = graph.add_triple
     for record in records:
-        if record.__class__ is Record and record.kind == "triple" and record.head_id is None \
-                and record.tail_id is None:  # the common case, kept short: a million of these per million lines
+        if (
+            record.__class__ is Record and record.kind == "triple" and record.head_id is None and record.tail_id is None
+        ):  # the common case, kept short: a million of these per million lines
             if add(record.head, record.relation, record.tail, record.head, record.tail):
                 report.added += 1
             else:
@@ -116,8 +118,12 @@ def load_aliases(graph: KnowledgeGraph, path: Path, *, strict: bool = False) -> 
             if len(matches) == 1:
                 resolved.append((matches[0], record))
                 continue
-            problem = Malformed(record.line, f"unknown entity {record.head!r}" if not matches
-                                else f"ambiguous entity {record.head!r} ({len(matches)} matches)")
+            problem = Malformed(
+                record.line,
+                f"unknown entity {record.head!r}"
+                if not matches
+                else f"ambiguous entity {record.head!r} ({len(matches)} matches)",
+            )
         if strict:
             raise _fail(path, problem)
         report.malformed.append(Problem(file=str(path), line=problem.line, reason=problem.reason))

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agent.config import KgSettings
+from agent.core.config import KgSettings
 from kg.prune import STOPWORDS
 from kg.store import KnowledgeGraph, normalize
 
@@ -37,7 +37,7 @@ def _ngrams(words: list[str], max_n: int) -> list[tuple[int, int, str]]:
     spans = []
     for n in range(min(max_n, len(words)), 0, -1):
         for start in range(len(words) - n + 1):
-            spans.append((start, start + n, " ".join(words[start:start + n])))
+            spans.append((start, start + n, " ".join(words[start : start + n])))
     return spans
 
 
@@ -49,7 +49,7 @@ def _entity(graph: KnowledgeGraph, node: str, mention: str, method: str, score: 
     name = graph.name(node)
     if method == "exact" and normalize(name) != normalize(mention):
         method = "alias"
-    return TopicEntity(id=node, name=name, mention=mention, method=method, score=score)  # type: ignore[arg-type]
+    return TopicEntity(id=node, name=name, mention=mention, method=method, score=score)
 
 
 def _by_degree(graph: KnowledgeGraph, nodes: list[str]) -> list[str]:
@@ -101,8 +101,9 @@ def link_fuzzy(graph: KnowledgeGraph, question: str, cutoff: float) -> list[Topi
     return found
 
 
-async def link_embedding(graph: KnowledgeGraph, question: str, settings: KgSettings,
-                         directory: Path | None) -> list[TopicEntity]:
+async def link_embedding(
+    graph: KnowledgeGraph, question: str, settings: KgSettings, directory: Path | None
+) -> list[TopicEntity]:
     from kg import embed
 
     words = normalize(question).split()
@@ -126,8 +127,9 @@ async def link_embedding(graph: KnowledgeGraph, question: str, settings: KgSetti
     return sorted(scored.values(), key=lambda e: -e.score)
 
 
-async def link_entities(graph: KnowledgeGraph, question: str, settings: KgSettings,
-                        directory: Path | None = None) -> list[TopicEntity]:
+async def link_entities(
+    graph: KnowledgeGraph, question: str, settings: KgSettings, directory: Path | None = None
+) -> list[TopicEntity]:
     """Topic entities for ``question``, best first, at most ``settings.max_topic_entities``."""
     found = link_marked(graph, question) or link_exact(graph, question)
     if not found and settings.link_fuzzy_cutoff < 100:

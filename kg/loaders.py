@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 from urllib.parse import unquote
 
-from agent.errors import BadInputError
+from agent.core.errors import BadInputError
 
 Format = Literal["tsv", "csv", "jsonl", "nt"]
 FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl", "nt")
@@ -22,12 +22,32 @@ _EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", "
 
 # Column names accepted in a header row (and as JSONL keys), mapped to the field they fill.
 _COLUMNS = {
-    "head": "head", "subject": "head", "h": "head", "s": "head", "source": "head", "from": "head",
-    "relation": "relation", "predicate": "relation", "r": "relation", "p": "relation", "rel": "relation",
-    "edge": "relation", "label": "relation", "property": "relation",
-    "tail": "tail", "object": "tail", "t": "tail", "o": "tail", "target": "tail", "to": "tail",
-    "head_id": "head_id", "subject_id": "head_id", "source_id": "head_id",
-    "tail_id": "tail_id", "object_id": "tail_id", "target_id": "tail_id",
+    "head": "head",
+    "subject": "head",
+    "h": "head",
+    "s": "head",
+    "source": "head",
+    "from": "head",
+    "relation": "relation",
+    "predicate": "relation",
+    "r": "relation",
+    "p": "relation",
+    "rel": "relation",
+    "edge": "relation",
+    "label": "relation",
+    "property": "relation",
+    "tail": "tail",
+    "object": "tail",
+    "t": "tail",
+    "o": "tail",
+    "target": "tail",
+    "to": "tail",
+    "head_id": "head_id",
+    "subject_id": "head_id",
+    "source_id": "head_id",
+    "tail_id": "tail_id",
+    "object_id": "tail_id",
+    "target_id": "tail_id",
 }
 
 
@@ -108,8 +128,15 @@ def _triple(line: int, values: dict[str, str]) -> Record | Malformed:
     missing = [k for k in ("head", "relation", "tail") if not values.get(k)]
     if missing:
         return Malformed(line, f"empty {missing[0]}")
-    return Record(line, "triple", values["head"], values["relation"], values["tail"],
-                  values.get("head_id") or None, values.get("tail_id") or None)
+    return Record(
+        line,
+        "triple",
+        values["head"],
+        values["relation"],
+        values["tail"],
+        values.get("head_id") or None,
+        values.get("tail_id") or None,
+    )
 
 
 class _Rows:
@@ -145,12 +172,18 @@ def read_tsv(path: Path) -> Iterator[Record | Malformed]:
         for number, raw in enumerate(fh, 1):
             line = raw.rstrip("\r\n")
             columns = rows.columns or _PLAIN
-            if (rows.seen_data and len(columns) == 3 and line.count("\t") == 2
-                    and line[:1] not in ("", " ", "#", "\t") and line[-1] not in (" ", "\t")
-                    and not _DIRTY_TSV.search(line)):
+            if (
+                rows.seen_data
+                and len(columns) == 3
+                and line.count("\t") == 2
+                and line[:1] not in ("", " ", "#", "\t")
+                and line[-1] not in (" ", "\t")
+                and not _DIRTY_TSV.search(line)
+            ):
                 fields = line.split("\t")
-                yield Record(number, "triple", fields[columns["head"]], fields[columns["relation"]],
-                             fields[columns["tail"]])
+                yield Record(
+                    number, "triple", fields[columns["head"]], fields[columns["relation"]], fields[columns["tail"]]
+                )
                 continue
             item = rows.feed(number, line.split("\t"))
             if item is not None:
@@ -212,11 +245,17 @@ _NT_LINE = re.compile(
     rf"^\s*(?P<s>{_IRI}|{_BNODE})\s+(?P<p>{_IRI})\s+(?P<o>{_IRI}|{_BNODE}|{_LITERAL})\s*\.\s*(?:#.*)?$"
 )
 _LABELS = {
-    "http://www.w3.org/2000/01/rdf-schema#label", "http://www.w3.org/2004/02/skos/core#prefLabel",
-    "http://schema.org/name", "https://schema.org/name", "http://xmlns.com/foaf/0.1/name",
+    "http://www.w3.org/2000/01/rdf-schema#label",
+    "http://www.w3.org/2004/02/skos/core#prefLabel",
+    "http://schema.org/name",
+    "https://schema.org/name",
+    "http://xmlns.com/foaf/0.1/name",
 }
-_ALT_LABELS = {"http://www.w3.org/2004/02/skos/core#altLabel", "http://schema.org/alternateName",
-               "https://schema.org/alternateName"}
+_ALT_LABELS = {
+    "http://www.w3.org/2004/02/skos/core#altLabel",
+    "http://schema.org/alternateName",
+    "https://schema.org/alternateName",
+}
 _ESCAPES = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
@@ -224,7 +263,7 @@ def local_name(iri: str, *, spaces: bool) -> str:
     """``http://x.org/res/Pedro_Nunes`` → ``Pedro Nunes`` (``spaces``) or ``Pedro_Nunes``."""
     body = iri.rstrip("/#")
     cut = max(body.rfind("#"), body.rfind("/"))
-    name = unquote(body[cut + 1:] if cut >= 0 else body)
+    name = unquote(body[cut + 1 :] if cut >= 0 else body)
     if ":" in name and cut < 0:
         name = name.rsplit(":", 1)[1]
     name = name or iri
@@ -243,7 +282,7 @@ def _unescape(body: str) -> str:
                 i += 2
                 continue
             width = 4 if nxt == "u" else 8 if nxt == "U" else 0
-            digits = body[i + 2:i + 2 + width]
+            digits = body[i + 2 : i + 2 + width]
             if width and len(digits) == width:
                 try:
                     out.append(chr(int(digits, 16)))
@@ -259,7 +298,7 @@ def _unescape(body: str) -> str:
 def _literal(token: str) -> tuple[str, str | None]:
     """(text, language tag) of a literal token."""
     end = token.rfind('"')
-    suffix = token[end + 1:]
+    suffix = token[end + 1 :]
     return _unescape(token[1:end]), suffix[1:].lower() if suffix.startswith("@") else None
 
 
@@ -295,13 +334,27 @@ def read_nt(path: Path) -> Iterator[Record | Malformed]:
                 if p in _ALT_LABELS:
                     yield Record(number, "alias", subject, tail=value)
                     continue
-                yield Record(number, "triple", subject_name or subject, local_name(p, spaces=False), value,
-                             head_id=subject, tail_id=value)
+                yield Record(
+                    number,
+                    "triple",
+                    subject_name or subject,
+                    local_name(p, spaces=False),
+                    value,
+                    head_id=subject,
+                    tail_id=value,
+                )
                 continue
             obj = o[1:-1] if o.startswith("<") else o
             obj_name = local_name(obj, spaces=True) if o.startswith("<") else None
-            yield Record(number, "triple", subject_name or "", local_name(p, spaces=False), obj_name or "",
-                         head_id=subject, tail_id=obj)
+            yield Record(
+                number,
+                "triple",
+                subject_name or "",
+                local_name(p, spaces=False),
+                obj_name or "",
+                head_id=subject,
+                tail_id=obj,
+            )
 
 
 READERS = {"tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl, "nt": read_nt}
@@ -319,8 +372,12 @@ def read_aliases(path: Path) -> Iterator[Record | Malformed]:
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
             fields = [_clean(f) for f in text.split("\t")]
-            if number == 1 and fields[0].lower() in ("entity", "name", "id") and len(fields) >= 2 \
-                    and fields[1].lower().startswith("alias"):
+            if (
+                number == 1
+                and fields[0].lower() in ("entity", "name", "id")
+                and len(fields) >= 2
+                and fields[1].lower().startswith("alias")
+            ):
                 continue
             if len(fields) < 2 or not fields[0] or not all(fields[1:]):
                 yield Malformed(number, "expected entity<TAB>alias")

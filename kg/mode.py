@@ -1,7 +1,7 @@
 """The ``kg`` mode and the :func:`query_graph` entry point the tools layer wraps.
 
 ``query_graph`` links the question to topic entities, runs Think-on-Graph and returns the answer with its
-reasoning paths as provenance; ``answer_kg`` adapts it to the mode-handler signature of ``agent.run``.
+reasoning paths as provenance; ``answer_kg`` adapts it to the mode-handler signature of ``agent.run.question``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agent.config import KgSettings
-from agent.errors import BadInputError
-from agent.hub import LLMHub
-from agent.llm import LLM
-from agent.trace import Answer, Citation, Trace
+from agent.core.config import KgSettings
+from agent.core.errors import BadInputError
+from agent.core.trace import Answer, Citation, Trace
+from agent.llm.client import LLM
+from agent.llm.hub import LLMHub
 from kg.linking import TopicEntity, link_entities
 from kg.store import KnowledgeGraph, Triple, graph_dir, open_graph
 from kg.tog import ThinkOnGraph

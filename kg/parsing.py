@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -17,7 +17,8 @@ from kg.store import normalize
 
 _REL_BRACED = re.compile(r"\{\s*(?P<rel>[^(){}\n]+?)\s*\(\s*Score\s*:\s*(?P<score>\d*\.?\d+)\s*\)+\s*\}?", re.I)
 _REL_BARE = re.compile(
-    r"(?m)^\s*(?:\d+[.)]\s*)?(?P<rel>[^\s(){}][^(){}\n]*?)\s*\(\s*Score\s*:\s*(?P<score>\d*\.?\d+)\s*\)", re.I)
+    r"(?m)^\s*(?:\d+[.)]\s*)?(?P<rel>[^\s(){}][^(){}\n]*?)\s*\(\s*Score\s*:\s*(?P<score>\d*\.?\d+)\s*\)", re.I
+)
 _FLOAT = re.compile(r"\d+\.\d+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _BRACES = re.compile(r"\{([^{}]*)\}")
@@ -122,9 +123,9 @@ class EntityScores(BaseModel):
 
 def relation_schema(candidates: Sequence[str], limit: int) -> type[BaseModel]:
     """``{"relations": [{"name": <one of the candidates>, "score": number}]}``; the caller keeps the best ``limit``."""
-    choice = Literal[tuple(candidates)]  # type: ignore[valid-type]
-    pick = create_model("RelationPick", name=(choice, ...), score=(float, Field(ge=0)))
-    return create_model("RelationPicks", relations=(list[pick], ...))  # type: ignore[valid-type]
+    choice: Any = Literal[tuple(candidates)]  # a Literal built at run time: mypy cannot check its members
+    pick: Any = create_model("RelationPick", name=(choice, ...), score=(float, Field(ge=0)))
+    return create_model("RelationPicks", relations=(list[pick], ...))
 
 
 def entity_schema(count: int) -> type[BaseModel]:

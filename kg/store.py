@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from agent.errors import BadInputError
+from agent.core.errors import BadInputError
 
 FORMAT_VERSION = 1
 GRAPH_FILE = "graph.pkl"
@@ -67,8 +67,14 @@ class Triple:
 class KnowledgeGraph:
     """A MultiDiGraph plus a normalised-name index; every mutation goes through here so the index stays true."""
 
-    def __init__(self, graph: nx.MultiDiGraph | None = None, index: dict[str, Any] | None = None,
-                 *, revision: str | None = None, sources: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        graph: nx.MultiDiGraph | None = None,
+        index: dict[str, Any] | None = None,
+        *,
+        revision: str | None = None,
+        sources: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.g: nx.MultiDiGraph = graph if graph is not None else nx.MultiDiGraph()
         self._index: dict[str, Any] = index if index is not None else {}  # normalised -> id | tuple of ids
         self.revision = revision or uuid.uuid4().hex
@@ -93,11 +99,11 @@ class KnowledgeGraph:
     def ensure_entity(self, node: str, name: str | None = None) -> None:
         """Add ``node`` if new; a different later name becomes an alias (the first name stays the name)."""
         g = self.g
-        attrs = g._node.get(node)  # noqa: SLF001 - bulk-load hot path
+        attrs = g._node.get(node)
         if attrs is None:
-            g._succ[node] = {}  # noqa: SLF001 - exactly what MultiDiGraph.add_node builds
-            g._pred[node] = {}  # noqa: SLF001
-            g._node[node] = {} if name is None else {"name": name}  # noqa: SLF001
+            g._succ[node] = {}
+            g._pred[node] = {}
+            g._node[node] = {} if name is None else {"name": name}
             if name is not None:
                 self._index_add(normalize(name), node)
             if name != node:
@@ -115,7 +121,7 @@ class KnowledgeGraph:
     def set_name(self, node: str, name: str) -> None:
         """Give ``node`` a preferred name (an N-Triples label); the old name is kept as an alias."""
         self.ensure_entity(node)
-        attrs = self.g._node[node]  # noqa: SLF001
+        attrs = self.g._node[node]
         old = attrs.get("name")
         if old == name:
             return
@@ -125,7 +131,7 @@ class KnowledgeGraph:
             self.add_alias(node, old)
 
     def add_alias(self, node: str, alias: str) -> bool:
-        attrs = self.g._node[node]  # noqa: SLF001
+        attrs = self.g._node[node]
         aliases: list[str] = attrs.setdefault("aliases", [])
         if alias in aliases or alias == attrs.get("name"):
             return False
@@ -133,21 +139,22 @@ class KnowledgeGraph:
         self._index_add(normalize(alias), node)
         return True
 
-    def add_triple(self, head: str, relation: str, tail: str,
-                   head_name: str | None = None, tail_name: str | None = None) -> bool:
+    def add_triple(
+        self, head: str, relation: str, tail: str, head_name: str | None = None, tail_name: str | None = None
+    ) -> bool:
         """Add one edge between entity ids; False when that exact (head, relation, tail) is already there."""
         g = self.g
-        nodes = g._node  # noqa: SLF001 - skip the call for entities already known under that name (most lines)
+        nodes = g._node
         attrs = nodes.get(head)
-        if attrs is None or head_name is not None and attrs.get("name") != head_name:
+        if attrs is None or (head_name is not None and attrs.get("name") != head_name):
             self.ensure_entity(head, head_name)
         attrs = nodes.get(tail)
-        if attrs is None or tail_name is not None and attrs.get("name") != tail_name:
+        if attrs is None or (tail_name is not None and attrs.get("name") != tail_name):
             self.ensure_entity(tail, tail_name)
-        keyed = g._succ[head].get(tail)  # noqa: SLF001 - the MultiDiGraph structure, written as add_edge does
+        keyed = g._succ[head].get(tail)
         if keyed is None:
-            keyed = g._succ[head][tail] = {}  # noqa: SLF001
-            g._pred[tail][head] = keyed  # noqa: SLF001
+            keyed = g._succ[head][tail] = {}
+            g._pred[tail][head] = keyed
         elif relation in keyed:
             return False
         data = self._edge_data.get(relation)
@@ -178,13 +185,13 @@ class KnowledgeGraph:
         return self.g.number_of_edges()
 
     def name(self, node: str) -> str:
-        return self.g._node[node].get("name") or UNNAMED  # noqa: SLF001
+        return self.g._node[node].get("name") or UNNAMED
 
     def has_name(self, node: str) -> bool:
-        return bool(self.g._node[node].get("name"))  # noqa: SLF001
+        return bool(self.g._node[node].get("name"))
 
     def aliases(self, node: str) -> list[str]:
-        return list(self.g._node[node].get("aliases", ()))  # noqa: SLF001
+        return list(self.g._node[node].get("aliases", ()))
 
     def lookup(self, text: str) -> list[str]:
         """Entity ids whose id, name or alias matches ``text`` (exact id first, then normalised)."""
@@ -211,7 +218,7 @@ class KnowledgeGraph:
         if cached is not None:
             return cached
         table: dict[str, list[str]] = {}
-        adjacency = self.g._succ[node] if head else self.g._pred[node]  # noqa: SLF001 - hot path, read-only
+        adjacency = self.g._succ[node] if head else self.g._pred[node]
         for other, keyed in adjacency.items():
             for relation in keyed:
                 table.setdefault(relation, []).append(other)
@@ -256,8 +263,14 @@ class KnowledgeGraph:
         """Write atomically (temp file + rename) so a crash mid-save never leaves a broken graph behind."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / GRAPH_FILE
-        payload = {"version": FORMAT_VERSION, "graph": self.g, "index": self._index,
-                   "revision": self.revision, "sources": self.sources, "saved_at": time.time()}
+        payload = {
+            "version": FORMAT_VERSION,
+            "graph": self.g,
+            "index": self._index,
+            "revision": self.revision,
+            "sources": self.sources,
+            "saved_at": time.time(),
+        }
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -274,12 +287,13 @@ class KnowledgeGraph:
         path = directory / GRAPH_FILE
         try:
             with path.open("rb") as fh:
-                payload = pickle.load(fh)  # noqa: S301 - our own file under LODESTAR_HOME
+                payload = pickle.load(fh)
         except FileNotFoundError:
             raise BadInputError(NO_GRAPH) from None
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
             raise BadInputError(
-                f"{path}: cannot read the graph ({exc}); load it again with `lodestar kg load`") from None
+                f"{path}: cannot read the graph ({exc}); load it again with `lodestar kg load`"
+            ) from None
         if not isinstance(payload, dict) or payload.get("version") != FORMAT_VERSION:
             raise BadInputError(f"{path}: unknown graph format; load it again with `lodestar kg load`")
         return cls(payload["graph"], payload["index"], revision=payload["revision"], sources=payload["sources"])

@@ -27,10 +27,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from agent.config import KgSettings
-from agent.errors import ModelOutputError
-from agent.llm import LLM
-from agent.trace import KgRelation, KgStep, Trace
+from agent.core.config import KgSettings
+from agent.core.errors import ModelOutputError
+from agent.core.trace import KgRelation, KgStep, Trace
+from agent.llm.client import LLM
 from kg import prompts, prune
 from kg.parsing import (
     Sufficiency,
@@ -113,8 +113,16 @@ class ToGResult(BaseModel):
 class ThinkOnGraph:
     """One question's search. ``explorer`` prunes, scores and checks sufficiency; ``summarizer`` answers."""
 
-    def __init__(self, graph: KnowledgeGraph, explorer: LLM, summarizer: LLM, settings: KgSettings, *,
-                 trace: Trace | None = None, on_delta: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        graph: KnowledgeGraph,
+        explorer: LLM,
+        summarizer: LLM,
+        settings: KgSettings,
+        *,
+        trace: Trace | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> None:
         self.graph = graph
         self.explorer = explorer
         self.summarizer = summarizer
@@ -130,17 +138,27 @@ class ThinkOnGraph:
 
     async def _text(self, messages: list[dict], temperature: float) -> str:
         self.calls += 1
-        completion = await self.explorer.complete(messages, temperature=temperature,
-                                                  max_tokens=self.settings.max_tokens, stop=prompts.STOP,
-                                                  seed=self.settings.seed)
+        completion = await self.explorer.complete(
+            messages,
+            temperature=temperature,
+            max_tokens=self.settings.max_tokens,
+            stop=prompts.STOP,
+            seed=self.settings.seed,
+        )
         return completion.text
 
     async def _json(self, messages: list[dict], schema: type[BaseModel], temperature: float) -> Any | None:
         """One structured call (no repair round-trips, so the call bound holds); None when it does not parse."""
         self.calls += 1
         try:
-            return await self.explorer.complete_json(messages, schema, repairs=0, temperature=temperature,
-                                                     max_tokens=self.settings.max_tokens, seed=self.settings.seed)
+            return await self.explorer.complete_json(
+                messages,
+                schema,
+                repairs=0,
+                temperature=temperature,
+                max_tokens=self.settings.max_tokens,
+                seed=self.settings.seed,
+            )
         except ModelOutputError:
             return None
 
@@ -180,9 +198,12 @@ class ThinkOnGraph:
                 picks = sorted(found.items(), key=lambda rs: -rs[1])[:n]
             else:
                 picks = parse_relations(await self._text(messages, temperature), relations, n)
-        return [_Pair(frontier, relation, score, tuple(d for d, side in ((True, heads), (False, tails))
-                                                      if relation in side))
-                for relation, score in picks]
+        return [
+            _Pair(
+                frontier, relation, score, tuple(d for d, side in ((True, heads), (False, tails)) if relation in side)
+            )
+            for relation, score in picks
+        ]
 
     # -- entity exploration -------------------------------------------------------------------------------------
 
@@ -213,8 +234,9 @@ class ThinkOnGraph:
             return named
         names = [self.graph.name(c.entity) for c in named]
         if self.settings.prune != "llm":
-            scores: list[float] | None = await prune.rank(self.settings.prune, question, names,
-                                                          self.settings.embedding_model)
+            scores: list[float] | None = await prune.rank(
+                self.settings.prune, question, names, self.settings.embedding_model
+            )
         else:
             messages = prompts.entity_messages(question, pair.relation, names, json_mode=self.json_mode)
             temperature = self.settings.temperature_exploration
@@ -260,8 +282,11 @@ class ThinkOnGraph:
     async def _final(self, messages: list[dict]) -> str:
         """The answer, streamed through ``on_delta`` when someone watches and the endpoint streams."""
         self.calls += 1
-        options = {"temperature": self.settings.temperature_reasoning, "max_tokens": self.settings.max_tokens,
-                   "seed": self.settings.seed}
+        options = {
+            "temperature": self.settings.temperature_reasoning,
+            "max_tokens": self.settings.max_tokens,
+            "seed": self.settings.seed,
+        }
         text = await self.summarizer.respond(messages, self.on_delta, **options)
         return text.strip()
 
@@ -276,8 +301,9 @@ class ThinkOnGraph:
         base = {"topic_entities": topic_names, "output_format": "json" if self.json_mode else "text"}
         if not topic:
             text = await self._final(prompts.cot_messages(question))
-            return ToGResult(answer=text, short_answer=extract_answer(text), fallback="no_topic_entity",
-                             llm_calls=self.calls, **base)
+            return ToGResult(
+                answer=text, short_answer=extract_answer(text), fallback="no_topic_entity", llm_calls=self.calls, **base
+            )
         # Sampling must not depend on the question order in a batch: one RNG per (seed, question).
         digest = hashlib.sha256(f"{self.settings.seed}\0{question}".encode()).digest()
         self.rng = random.Random(int.from_bytes(digest[:8], "big"))
@@ -296,8 +322,10 @@ class ThinkOnGraph:
             step = KgStep(
                 depth=depth,
                 frontier=[self.graph.name(f.entity) for f in frontier],
-                relations=[KgRelation(entity=self.graph.name(p.frontier.entity), relation=p.relation, score=p.score)
-                           for p in pairs],
+                relations=[
+                    KgRelation(entity=self.graph.name(p.frontier.entity), relation=p.relation, score=p.score)
+                    for p in pairs
+                ],
                 candidates=len(candidates),
             )
             if self.settings.variant == "tog-r":
@@ -358,5 +386,4 @@ async def _gather(coroutines: Iterable[Awaitable[T]]) -> list[T]:
 def _maximal(walks: Sequence[_Walk]) -> list[_Walk]:
     """Kept paths that no other kept path extends, in order, without duplicates."""
     unique = list(dict.fromkeys(walks))
-    return [(o, p) for o, p in unique
-            if not any(o2 == o and len(q) > len(p) and q[: len(p)] == p for o2, q in unique)]
+    return [(o, p) for o, p in unique if not any(o2 == o and len(q) > len(p) and q[: len(p)] == p for o2, q in unique)]

@@ -15,9 +15,70 @@ import numpy as np
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(
-    "a an and are as at be been but by can did do does for from had has have he her his how i if in into is it its "
-    "of on or she so than that the their them then there these they this those to was were what when where which "
-    "who whom whose why will with would you your".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
 )
 
 
@@ -45,9 +106,9 @@ class BM25:
         self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for term, (docs, tfs) in postings.items():
             d = np.asarray(docs, dtype=np.int64)
-            tf = np.asarray(tfs, dtype=np.float32)
+            freq = np.asarray(tfs, dtype=np.float32)
             idf = math.log(1 + (n - len(d) + 0.5) / (len(d) + 0.5))
-            self._index[term] = (d, (idf * tf * (k1 + 1) / (tf + norm[d])).astype(np.float32))
+            self._index[term] = (d, (idf * freq * (k1 + 1) / (freq + norm[d])).astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -12,6 +12,7 @@ checked; no chunk exceeds the model's window (the special tokens are accounted f
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class _Tokens:
     def in_span(self, start: int, end: int) -> list[Span]:
         i = bisect.bisect_left(self.starts, start)
         j = bisect.bisect_right(self.ends, end)
-        return list(zip(self.starts[i:j], self.ends[i:j]))
+        return list(zip(self.starts[i:j], self.ends[i:j], strict=False))
 
 
 def _trim(text: str, start: int, end: int) -> Span:
@@ -69,15 +70,22 @@ def _split_at(text: str, span: Span, pattern: re.Pattern[str], *, before: bool =
         if start < cut < end:
             cuts.append(cut)
     cuts.append(end)
-    pieces = [_trim(text, a, b) for a, b in zip(cuts, cuts[1:])]
+    pieces = [_trim(text, a, b) for a, b in itertools.pairwise(cuts)]
     return [p for p in pieces if p[1] > p[0]]
 
 
 class Chunker:
     """Chunks documents for one tokenizer. ``offsets(text)`` gives the word pieces' character spans."""
 
-    def __init__(self, offsets: Callable[[str], list[tuple[int, int]]], *, max_tokens: int, overlap: int = 0,
-                 count: Callable[[list[str]], list[int]] | None = None, hard_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        offsets: Callable[[str], list[tuple[int, int]]],
+        *,
+        max_tokens: int,
+        overlap: int = 0,
+        count: Callable[[list[str]], list[int]] | None = None,
+        hard_limit: int | None = None,
+    ) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
         self._offsets = offsets
@@ -160,7 +168,7 @@ class Chunker:
         pieces = tokens.in_span(previous[0], span[0])
         if not pieces:
             return span[0]
-        window = pieces[-self.overlap:]
+        window = pieces[-self.overlap :]
         lowest = window[0][0]
         for match in _SENTENCE_END.finditer(text, lowest, span[0]):  # prefer a sentence start
             if match.end() < span[0]:
@@ -202,7 +210,7 @@ class Chunker:
             return spans
         counts = self._count([text[a:b] for a, b in spans])
         out = []
-        for (a, b), n in zip(spans, counts):
+        for (a, b), n in zip(spans, counts, strict=False):
             while n > self.hard_limit and b > a:
                 cut = text.rfind(" ", a, b - 1)
                 b = cut if cut > a else b - max(1, (b - a) // 10)

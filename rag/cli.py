@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Any
 
-from agent.config import Settings
+from agent.core.config import Settings
 from rag.ingest import IngestReport, ingest_paths
 from rag.store import check_collection_name
 
@@ -34,8 +34,12 @@ class _Progress:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
                 self._bar = Progress(
-                    TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                    TextColumn("[bold]ingest[/] {task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
                 )
                 self._bar.start()
                 self._files = self._bar.add_task("files", total=n)
@@ -81,7 +85,11 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     progress = _Progress()
     try:
         report = await asyncio.to_thread(
-            ingest_paths, list(args.paths), settings, collection=collection, progress=progress,
+            ingest_paths,
+            list(args.paths),
+            settings,
+            collection=collection,
+            progress=progress,
             prune=args.prune,
         )
     finally:

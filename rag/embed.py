@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import BadInputError, ConfigError
+from agent.core.errors import BadInputError, ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -126,7 +126,10 @@ class Embedder:
                 torch.set_num_threads(1)
             try:
                 vectors = self.model.encode(
-                    texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                    texts,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
                     show_progress_bar=False,
                 )
             finally:

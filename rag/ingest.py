@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.config import Settings
+from agent.core.config import Settings
 from rag.chunking import Chunker
 from rag.embed import Embedder, get_embedder
 from rag.loaders import LoadedFile, Skip, discover, file_hash, load_file, read_bytes
@@ -96,8 +96,14 @@ class _Pending:
     deletes: list[str] = field(default_factory=list)
 
 
-def _plan_file(loaded: LoadedFile, existing: dict[str, dict[str, Any]], chunker: Chunker, signature: str,
-               pending: _Pending, report: IngestReport) -> None:
+def _plan_file(
+    loaded: LoadedFile,
+    existing: dict[str, dict[str, Any]],
+    chunker: Chunker,
+    signature: str,
+    pending: _Pending,
+    report: IngestReport,
+) -> None:
     """Chunk one file and diff its chunks against what the store holds for it."""
     path_key = str(loaded.path)
     source = display_source(loaded.path)
@@ -141,8 +147,9 @@ def _plan_file(loaded: LoadedFile, existing: dict[str, dict[str, Any]], chunker:
 class _Writer:
     """Embeds batches on the calling thread while the previous batch is written to Chroma on another."""
 
-    def __init__(self, collection: Collection, model: str, report: IngestReport,
-                 on_chunks: Callable[[int], None]) -> None:
+    def __init__(
+        self, collection: Collection, model: str, report: IngestReport, on_chunks: Callable[[int], None]
+    ) -> None:
         self.collection = collection
         self.model = model
         self._embedder: Embedder | None = None
@@ -194,8 +201,11 @@ def prune_missing(paths: list[str], settings: Settings, name: str, report: Inges
     if store is None:
         return
     roots = [Path(p).expanduser().resolve() for p in paths]
-    gone = [Path(p) for p in sorted(store.paths())
-            if any(Path(p).is_relative_to(root) for root in roots) and not Path(p).exists()]
+    gone = [
+        Path(p)
+        for p in sorted(store.paths())
+        if any(Path(p).is_relative_to(root) for root in roots) and not Path(p).exists()
+    ]
     for path in gone:
         ids = list(store.chunks_of(str(path)))
         store.delete(ids)
@@ -205,13 +215,16 @@ def prune_missing(paths: list[str], settings: Settings, name: str, report: Inges
         store.bump_version()
     # a path given on the command line that is gone, and whose chunks were pruned, is not a skipped file
     pruned_roots = {root for root in roots if any(path.is_relative_to(root) for path in gone)}
-    report.skipped = [s for s in report.skipped
-                      if not (s.reason == "no such file or folder"
-                              and Path(s.path).expanduser().resolve() in pruned_roots)]
+    report.skipped = [
+        s
+        for s in report.skipped
+        if not (s.reason == "no such file or folder" and Path(s.path).expanduser().resolve() in pruned_roots)
+    ]
 
 
-def ingest_paths(paths: list[str], settings: Settings, *, collection: str | None = None,
-                 progress: Any = None, prune: bool = False) -> IngestReport:
+def ingest_paths(
+    paths: list[str], settings: Settings, *, collection: str | None = None, progress: Any = None, prune: bool = False
+) -> IngestReport:
     """Ingest files and folders into ``collection``; synchronous (CPU-bound), run it in a worker thread.
 
     ``prune`` also deletes the chunks of files under ``paths`` that are gone from disk. ``progress``, if given,
@@ -243,8 +256,9 @@ def ingest_paths(paths: list[str], settings: Settings, *, collection: str | None
                 data = read_bytes(path, max_mb)
                 digest = file_hash(data)
                 existing = store.chunks_of(str(path))
-                if existing and all(m.get("file_hash") == digest and m.get("sig") == signature
-                                    for m in existing.values()):
+                if existing and all(
+                    m.get("file_hash") == digest and m.get("sig") == signature for m in existing.values()
+                ):
                     report.files += 1
                     report.files_unchanged += 1
                     report.chunks_unchanged += len(existing)

@@ -141,8 +141,41 @@ def _title_from_text(text: str, fallback: str) -> str:
 _INVISIBLE = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object", "canvas")
 _CHROME = ("nav", "form", "button", "select", "dialog")  # site navigation and controls, not the document
 _BLOCKS = frozenset(
-    "address article aside blockquote body dd details dialog div dl dt fieldset figcaption figure footer form "
-    "header hr li main nav ol p pre section summary table tbody thead tfoot tr ul caption".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "ul",
+        "caption",
+    ]
 )
 _CELLS = frozenset({"td", "th"})
 
@@ -233,18 +266,18 @@ def jsonl_documents(text: str, fallback_title: str) -> tuple[list[Document], lis
         try:
             record = json.loads(line)
         except ValueError as exc:
-            problems.append(f"line {number}: not JSON ({exc.msg})")
+            problems.append(f"line {number}: not JSON ({getattr(exc, 'msg', exc)})")
             continue
         if not isinstance(record, dict):
             problems.append(f"line {number}: not a JSON object")
             continue
         body = record.get("text")
         if not isinstance(body, str) or not body.strip():
-            problems.append(f"line {number}: no \"text\" string")
+            problems.append(f'line {number}: no "text" string')
             continue
         raw_id = record.get("id")
         if raw_id is not None and not isinstance(raw_id, (str, int)):
-            problems.append(f"line {number}: \"id\" must be a string or a number")
+            problems.append(f'line {number}: "id" must be a string or a number')
             continue
         title = record.get("title")
         key = str(raw_id) if raw_id is not None else "sha-" + hashlib.sha256(body.encode()).hexdigest()[:12]

@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from agent.config import RagSettings
-from agent.errors import EndpointError, ModelOutputError
-from agent.llm import LLM, Completion, logsumexp
-from agent.untrusted import data_block, sanitize
+from agent.core.config import RagSettings
+from agent.core.errors import EndpointError, ModelOutputError
+from agent.core.untrusted import data_block, sanitize
+from agent.llm.client import LLM, Completion, logsumexp
 from rag import prompts
 from rag.retrieve import RetrievedDoc
 
 if TYPE_CHECKING:
-    from agent.hub import LLMHub
-    from agent.trace import Trace
+    from agent.core.trace import Trace
+    from agent.llm.hub import LLMHub
 
 Method = Literal["logprobs", "sampling", "verbal", "binary"]
 METHODS: tuple[Method, ...] = ("logprobs", "sampling", "verbal", "binary")
@@ -165,7 +165,7 @@ class Judge:
         self._top_logprobs = settings.judge_top_logprobs
 
     async def score(self, question: str, doc: RetrievedDoc, answer: str) -> tuple[float, Method]:
-        for method in METHODS[METHODS.index(self.start):]:
+        for method in METHODS[METHODS.index(self.start) :]:
             value = await getattr(self, f"_{method}")(question, doc, answer)
             if value is not None:
                 return value, method
@@ -177,7 +177,11 @@ class Judge:
             asked = self._top_logprobs
             try:
                 done = await self.llm.complete(
-                    messages, max_tokens=1, temperature=0, logprobs=True, top_logprobs=asked,
+                    messages,
+                    max_tokens=1,
+                    temperature=0,
+                    logprobs=True,
+                    top_logprobs=asked,
                 )
                 break
             except EndpointError as exc:
@@ -208,7 +212,10 @@ class Judge:
     async def _verbal(self, question: str, doc: RetrievedDoc, answer: str) -> float | None:
         try:
             judgment = await self.llm.complete_json(
-                judge_messages(question, doc, answer, verbal=True), VerbalJudgment, max_tokens=48, temperature=0,
+                judge_messages(question, doc, answer, verbal=True),
+                VerbalJudgment,
+                max_tokens=48,
+                temperature=0,
                 repairs=1,
             )
         except ModelOutputError:
@@ -241,7 +248,7 @@ def mix_scores(judge: Sequence[float], similarity: Sequence[float], weight: floa
     if weight <= 0:
         return list(judge)
     zj, zs = zscores(judge), zscores(similarity)
-    return [(1 - weight) * a + weight * b for a, b in zip(zj, zs)]
+    return [(1 - weight) * a + weight * b for a, b in zip(zj, zs, strict=False)]
 
 
 def judge_bar(scores: Sequence[float], n: float) -> float:
@@ -295,8 +302,9 @@ async def predict(llm: LLM, question: str, doc: RetrievedDoc, max_tokens: int) -
     return sanitize(done.text).strip()
 
 
-async def score_documents(question: str, docs: Sequence[RetrievedDoc], agents: RagAgents, settings: RagSettings,
-                          *, predictor_max_tokens: int) -> list[JudgedDoc]:
+async def score_documents(
+    question: str, docs: Sequence[RetrievedDoc], agents: RagAgents, settings: RagSettings, *, predictor_max_tokens: int
+) -> list[JudgedDoc]:
     """Agent-1 then Agent-2 for every document, all chains at once; scores mixed per ``score_mix``."""
     judge = Judge(agents.judge, settings)
 
@@ -307,24 +315,35 @@ async def score_documents(question: str, docs: Sequence[RetrievedDoc], agents: R
 
     judged = list(await asyncio.gather(*(chain(d) for d in docs)))
     mixed = mix_scores([j.judge_score for j in judged], [j.doc.similarity for j in judged], settings.score_mix)
-    for j, value in zip(judged, mixed):
+    for j, value in zip(judged, mixed, strict=False):
         j.score = value
     return judged
 
 
-async def answer_from(llm: LLM, question: str, docs: Sequence[RetrievedDoc], *,
-                      on_delta: Callable[[str], None] | None = None, max_tokens: int | None = None) -> str:
+async def answer_from(
+    llm: LLM,
+    question: str,
+    docs: Sequence[RetrievedDoc],
+    *,
+    on_delta: Callable[[str], None] | None = None,
+    max_tokens: int | None = None,
+) -> str:
     """Agent-3 (also plain RAG's generator): answer from numbered documents, streamed through ``on_delta``."""
     messages = final_messages(question, docs)
     options = {"temperature": 0, "max_tokens": max_tokens}
     return await llm.respond(messages, on_delta, **options)
 
 
-async def main_rag(question: str, docs: Sequence[RetrievedDoc], agents: RagAgents, settings: RagSettings, *,
-                   predictor_max_tokens: int | None = None,
-                   on_delta: Callable[[str], None] | None = None,
-                   on_scored: Callable[[list[JudgedDoc], float, list[JudgedDoc], str], None] | None = None,
-                   ) -> MainRagResult:
+async def main_rag(
+    question: str,
+    docs: Sequence[RetrievedDoc],
+    agents: RagAgents,
+    settings: RagSettings,
+    *,
+    predictor_max_tokens: int | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    on_scored: Callable[[list[JudgedDoc], float, list[JudgedDoc], str], None] | None = None,
+) -> MainRagResult:
     """Filter ``docs`` with Agent-1/Agent-2 and the adaptive bar, then answer with Agent-3.
 
     ``on_scored(judged, threshold, kept, scoring)`` runs once the bar is applied, before Agent-3 starts, so a

@@ -1,11 +1,11 @@
-"""The "rag" answer mode: retrieval + MAIN-RAG over the configured collection (see ``agent.run``)."""
+"""The "rag" answer mode: retrieval + MAIN-RAG over the configured collection (see ``agent.run.question``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.hub import LLMHub
-from agent.trace import Answer, Trace
+from agent.core.trace import Answer, Trace
+from agent.llm.hub import LLMHub
 from rag.main_rag import RagAgents
 from rag.search import search_documents
 

@@ -1,13 +1,13 @@
 """MAIN-RAG prompt templates (ALGORITHMS.md §1.2), kept as data.
 
 Instructions live only in system messages; retrieved text (and Agent-1's answer, which is derived from it) goes
-into delimited data blocks built by :func:`agent.untrusted.data_block`. The judge's Yes/No instruction comes last,
+into delimited data blocks built by :func:`agent.core.untrusted.data_block`. The judge's Yes/No instruction comes last,
 so the first generated token is the verdict whose log-probabilities we read.
 """
 
 from __future__ import annotations
 
-from agent.untrusted import DATA_REMINDER
+from agent.core.untrusted import DATA_REMINDER
 
 PREDICTOR_SYSTEM = (
     "You are an accurate and reliable AI assistant that can answer questions with the help of external "
@@ -24,9 +24,8 @@ JUDGE_SYSTEM = (
     "provides specific information for answering the Question; (2) the LLM Answer directly answers the question "
     "based on the retrieved Document. Please note that external documents may contain noisy or factually "
     "incorrect information. If the information in the document does not contain the answer, you should point it "
-    "out with evidence. You should answer with \"Yes\" or \"No\" with evidence of your judgment, where \"No\" "
-    "means one of the conditions (1) and (2) are unreached and indicates it is a noisy document. "
-    + DATA_REMINDER
+    'out with evidence. You should answer with "Yes" or "No" with evidence of your judgment, where "No" '
+    "means one of the conditions (1) and (2) are unreached and indicates it is a noisy document. " + DATA_REMINDER
 )
 
 JUDGE_USER = (

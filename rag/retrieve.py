@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.config import Settings
-from agent.errors import BadInputError
+from agent.core.config import Settings
+from agent.core.errors import BadInputError
 from rag.bm25 import BM25, rrf
 from rag.embed import get_embedder
 from rag.store import Collection, client_key, open_collection
@@ -82,8 +82,14 @@ def _to_doc(chunk_id: str, item: dict[str, Any], similarity: float, rank: int) -
     )
 
 
-def retrieve_sync(question: str, settings: Settings, *, top_k: int | None = None, collection: str | None = None,
-                  hybrid: bool | None = None) -> list[RetrievedDoc]:
+def retrieve_sync(
+    question: str,
+    settings: Settings,
+    *,
+    top_k: int | None = None,
+    collection: str | None = None,
+    hybrid: bool | None = None,
+) -> list[RetrievedDoc]:
     """The ``top_k`` chunks for ``question`` (blocking; see :func:`retrieve`)."""
     k = top_k or settings.rag.top_k
     hybrid = settings.rag.hybrid if hybrid is None else hybrid
@@ -111,9 +117,13 @@ def retrieve_sync(question: str, settings: Settings, *, top_k: int | None = None
     ]
 
 
-async def retrieve(question: str, settings: Settings, *, top_k: int | None = None, collection: str | None = None,
-                   hybrid: bool | None = None) -> list[RetrievedDoc]:
+async def retrieve(
+    question: str,
+    settings: Settings,
+    *,
+    top_k: int | None = None,
+    collection: str | None = None,
+    hybrid: bool | None = None,
+) -> list[RetrievedDoc]:
     """Retrieve in a worker thread: embedding and Chroma calls block."""
-    return await asyncio.to_thread(
-        retrieve_sync, question, settings, top_k=top_k, collection=collection, hybrid=hybrid
-    )
+    return await asyncio.to_thread(retrieve_sync, question, settings, top_k=top_k, collection=collection, hybrid=hybrid)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from agent.config import Settings
-from agent.trace import Citation, DocsScored, ScoredDoc, Trace
+from agent.core.config import Settings
+from agent.core.trace import Citation, DocsScored, ScoredDoc, Trace
 from rag.main_rag import JudgedDoc, RagAgents, main_rag
 from rag.retrieve import retrieve
 
@@ -42,23 +42,34 @@ async def search_documents(
     """Retrieve ``top_k`` chunks of ``collection`` for ``question``, filter them with MAIN-RAG and answer.
 
     Emits a ``docs_scored`` event into ``trace`` (when given) and streams the final answer through ``on_delta``.
-    Raises :class:`~agent.errors.BadInputError` when the collection is missing or empty. Defaults follow
+    Raises :class:`~agent.core.errors.BadInputError` when the collection is missing or empty. Defaults follow
     ``settings.rag``, leaner on the embedded model (fewer documents, shorter Agent-1 answers).
     """
     lean_top_k, predictor_tokens = settings.rag.lean(settings.uses_local)
     docs = await retrieve(question, settings, top_k=top_k or lean_top_k, collection=collection)
 
     def scored_docs(judged: list[JudgedDoc]) -> list[ScoredDoc]:
-        return [ScoredDoc(id=j.doc.id, score=round(j.score, 6), source=j.doc.source, title=j.doc.title)
-                for j in judged]
+        return [ScoredDoc(id=j.doc.id, score=round(j.score, 6), source=j.doc.source, title=j.doc.title) for j in judged]
 
     def on_scored(judged: list[JudgedDoc], threshold: float, kept: list[JudgedDoc], scoring: str) -> None:
         if trace is not None:  # before Agent-3 starts: the scores show while the answer streams
-            trace.emit(DocsScored(docs=scored_docs(judged), threshold=threshold, n=settings.rag.n,
-                                  kept=[j.doc.id for j in kept], scoring=scoring))
+            trace.emit(
+                DocsScored(
+                    docs=scored_docs(judged),
+                    threshold=threshold,
+                    n=settings.rag.n,
+                    kept=[j.doc.id for j in kept],
+                    scoring=scoring,
+                )
+            )
 
     result = await main_rag(
-        question, docs, agents, settings.rag, predictor_max_tokens=predictor_tokens, on_delta=on_delta,
+        question,
+        docs,
+        agents,
+        settings.rag,
+        predictor_max_tokens=predictor_tokens,
+        on_delta=on_delta,
         on_scored=on_scored,
     )
     return DocumentAnswer(

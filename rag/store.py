@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from agent.config import Settings
-from agent.errors import BadInputError, LodestarError
+from agent.core.config import Settings
+from agent.core.errors import BadInputError, LodestarError
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -109,7 +109,7 @@ class Collection:
     def chunks_of(self, path: str) -> dict[str, dict[str, Any]]:
         """id -> metadata of every chunk ingested from the file at ``path``."""
         got = self.raw.get(where={"path": path}, include=["metadatas"])
-        return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [])}
+        return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [], strict=False)}
 
     def paths(self, page: int = 5000) -> set[str]:
         """Every file path that has chunks in the collection."""
@@ -157,7 +157,7 @@ class Collection:
         got = self.raw.query(query_embeddings=[list(map(float, vector))], n_results=k, include=["distances"])
         ids = got["ids"][0] if got["ids"] else []
         distances = got["distances"][0] if got.get("distances") else [1.0] * len(ids)
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances)]
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=False)]
 
     # -- writes -------------------------------------------------------------------------------------------------
 
@@ -167,27 +167,29 @@ class Collection:
         except Exception:
             return 1000
 
-    def add(self, ids: list[str], vectors: Any, texts: list[str], metadatas: list[dict[str, Any]],
-            batch: int = 1000) -> None:
+    def add(
+        self, ids: list[str], vectors: Any, texts: list[str], metadatas: list[dict[str, Any]], batch: int = 1000
+    ) -> None:
         for i in range(0, len(ids), batch):
             self.raw.upsert(
-                ids=ids[i:i + batch],
-                embeddings=vectors[i:i + batch],
-                documents=texts[i:i + batch],
-                metadatas=metadatas[i:i + batch],
+                ids=ids[i : i + batch],
+                embeddings=vectors[i : i + batch],
+                documents=texts[i : i + batch],
+                metadatas=metadatas[i : i + batch],
             )
 
     def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]], batch: int = 1000) -> None:
         for i in range(0, len(ids), batch):
-            self.raw.update(ids=ids[i:i + batch], metadatas=metadatas[i:i + batch])
+            self.raw.update(ids=ids[i : i + batch], metadatas=metadatas[i : i + batch])
 
     def delete(self, ids: list[str], batch: int = 1000) -> None:
         for i in range(0, len(ids), batch):
-            self.raw.delete(ids=ids[i:i + batch])
+            self.raw.delete(ids=ids[i : i + batch])
 
 
-def open_collection(settings: Settings, name: str | None = None, *, create: bool = False,
-                    embedding_model: str | None = None) -> Collection | None:
+def open_collection(
+    settings: Settings, name: str | None = None, *, create: bool = False, embedding_model: str | None = None
+) -> Collection | None:
     """The collection ``name`` (default: ``rag.collection``); None when missing and ``create`` is False.
 
     With ``create``, a missing collection is made (cosine space) and stamped with ``embedding_model``; an existing

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,9 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from agent.config import Settings, load_settings  # noqa: E402
-from agent.hub import LLMHub  # noqa: E402
-from agent.testing.fake_openai import FakeOpenAIServer  # noqa: E402
+from agent.core.config import Settings, load_settings
+from agent.llm.hub import LLMHub
+from agent.testing.fake_openai import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,8 +43,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
-def write_config(path: Path, base_url: str, *, extra: str = "", max_concurrency: int = 8,
-                 max_retries: int = 4, budget_s: float = 10.0) -> Path:
+def write_config(
+    path: Path,
+    base_url: str,
+    *,
+    extra: str = "",
+    max_concurrency: int = 8,
+    max_retries: int = 4,
+    budget_s: float = 10.0,
+) -> Path:
     path.write_text(
         f"""
 [endpoints.main]
@@ -81,7 +90,7 @@ def local_server_url() -> Iterator[str]:
     """The real llama.cpp server with the bundled SmolLM2 model, started once for the e2e tests."""
     import asyncio
 
-    from agent.local_server import LocalServer
+    from agent.llm.local_server import LocalServer
 
     server = LocalServer(log_path=Path(os.environ.get("TMPDIR", "/tmp")) / "lodestar-e2e-llama.log")
     server.start()
@@ -110,3 +119,21 @@ max_tokens = 64
         encoding="utf-8",
     )
     return load_settings(config)
+
+
+@pytest.fixture
+def use_mode(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, Any], None]:
+    """Swap one mode's handler in the mode table for this test: ``use_mode("kg", fake_kg)``."""
+    from agent.run import modes
+
+    def swap(name: str, handler: Any) -> None:
+        monkeypatch.setitem(modes.MODES, name, dataclasses.replace(modes.MODES[name], answer=handler))
+
+    return swap
+
+
+async def unavailable_mode(question: str, hub: Any, trace: Any, on_delta: Any, /) -> Any:
+    """A mode whose data or feature is missing: it fails with bad input before any LLM call."""
+    from agent.core.errors import BadInputError
+
+    raise BadInputError("this mode is not available here (try --mode direct)")

@@ -48,9 +48,13 @@ def block(text: str, label: str) -> str | None:
 
 def kind_of(body: dict[str, Any]) -> str:
     system = body["messages"][0]["content"]
-    for kind, marker in (("relation", "relations of the topic entity"), ("entity", prompts.ENTITY_TASK[:30]),
-                         ("evaluate", prompts.EVALUATE_TASK[:30]), ("answer", prompts.ANSWER_TASK[:30]),
-                         ("cot", prompts.COT_TASK[:30])):
+    for kind, marker in (
+        ("relation", "relations of the topic entity"),
+        ("entity", prompts.ENTITY_TASK[:30]),
+        ("evaluate", prompts.EVALUATE_TASK[:30]),
+        ("answer", prompts.ANSWER_TASK[:30]),
+        ("cot", prompts.COT_TASK[:30]),
+    ):
         if marker in system:
             return kind
     return "unknown"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import Settings, load_settings
+from agent.core.config import Settings, load_settings
 from agent.testing.fake_openai import FakeOpenAIServer, Reply
 from rag.retrieve import RetrievedDoc
 from tests.conftest import write_config
@@ -20,8 +20,14 @@ FINAL = "Cite the documents"
 
 def make_docs(n: int) -> list[RetrievedDoc]:
     return [
-        RetrievedDoc(id=f"chunk-{i}", text=f"Fact number {i}: DOC{i}MARK is here.", source=f"doc{i}.md",
-                     title=f"Doc {i}", similarity=1.0 - i / 10, rank=i + 1)
+        RetrievedDoc(
+            id=f"chunk-{i}",
+            text=f"Fact number {i}: DOC{i}MARK is here.",
+            source=f"doc{i}.md",
+            title=f"Doc {i}",
+            similarity=1.0 - i / 10,
+            rank=i + 1,
+        )
         for i in range(n)
     ]
 
@@ -75,11 +81,11 @@ def settings_for(server: FakeOpenAIServer, home: Path, extra: str = "") -> Setti
 
 CORPUS = {
     "lighthouse.md": "# Eddystone Lighthouse\n\nThe Eddystone Lighthouse stands on the Eddystone Rocks south of "
-                     "Plymouth. John Smeaton built the third lighthouse there in 1759 using granite blocks.\n",
+    "Plymouth. John Smeaton built the third lighthouse there in 1759 using granite blocks.\n",
     "compass.txt": "The magnetic compass was used for navigation in China by the 11th century. Sailors in Europe "
-                   "adopted it about a century later.\n",
+    "adopted it about a century later.\n",
     "gps.md": "# GPS\n\nThe Global Positioning System is a satellite navigation system owned by the United States "
-              "Space Force. It became fully operational in 1995.\n",
+    "Space Force. It became fully operational in 1995.\n",
 }
 
 

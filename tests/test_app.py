@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import app
+from agent.core.trace import read_trace
 from agent.testing.fake_openai import FakeOpenAIServer, Reply
-from agent.trace import read_trace
 from tests.conftest import REPO, write_config
 
 
@@ -90,7 +90,10 @@ def test_unreachable_endpoint_exits_1_within_the_retry_budget(tmp_path: Path) ->
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(REPO / "app.py"), "--config", str(config), "ask", "--mode", "direct", "hello?"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 1
@@ -98,12 +101,6 @@ def test_unreachable_endpoint_exits_1_within_the_retry_budget(tmp_path: Path) ->
     assert len(lines) == 1, proc.stderr
     assert url in lines[0] and "connection refused" in lines[0]
     assert elapsed < 5 + 10  # the retry budget plus interpreter start-up
-
-
-def test_unavailable_command_is_a_clear_error(settings, capsys, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "agent.batch", None)  # as in a build without the batch feature
-    assert app.main(["batch", "in.jsonl", "-o", "out.jsonl"]) == 2
-    assert "not available" in capsys.readouterr().err
 
 
 def test_doctor_lists_roles_capabilities_and_latency(settings, fake_server: FakeOpenAIServer, capsys) -> None:

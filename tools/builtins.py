@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.config import LoopSettings, Settings
-from agent.errors import BadInputError, ToolError
-from agent.trace import Citation
+from agent.core.config import LoopSettings, Settings
+from agent.core.errors import BadInputError, ToolError
+from agent.core.trace import Citation
 from tools import calc, units
 from tools.registry import Tool, ToolContext, ToolOutput, ToolRegistry, jsonable, render_value, tool
 
@@ -47,8 +47,9 @@ async def search_documents(query: str, context: ToolContext) -> ToolOutput:
     except ImportError as exc:
         raise ToolError(f"document search is not available in this build: {exc}") from None
     try:
-        found = await rag_search(query, agents=RagAgents.from_hub(hub, context.trace), settings=hub.settings,
-                                 trace=context.trace)
+        found = await rag_search(
+            query, agents=RagAgents.from_hub(hub, context.trace), settings=hub.settings, trace=context.trace
+        )
     except BadInputError as exc:  # e.g. nothing ingested yet: the model should hear it, not the run crash
         raise ToolError(str(exc)) from None
     return as_tool_output(found)
@@ -75,6 +76,7 @@ async def query_graph(question: str, context: ToolContext) -> ToolOutput:
 
 def as_tool_output(found: Any, *, max_sources: int = 8) -> ToolOutput:
     """What rag/ or kg/ returned (an object or dict with an answer and citations) as a value plus citations."""
+
     def field(name: str) -> Any:
         return found.get(name) if isinstance(found, dict) else getattr(found, name, None)
 
@@ -116,7 +118,7 @@ def _documents_summary(settings: Settings) -> str | None:
 
     collection = open_collection(settings)
     count = collection.count() if collection is not None else 0
-    if not count:
+    if collection is None or not count:
         return None
     titles: list[str] = []
     sample = collection.raw.get(limit=400, include=["metadatas"])
@@ -126,8 +128,9 @@ def _documents_summary(settings: Settings) -> str | None:
             titles.append(title[:60])
     shown = "; ".join(titles[:15])
     more = " …" if len(titles) > 15 else ""
-    return f"{count} passages in collection {collection.name!r}" + (f", from documents such as: {shown}{more}"
-                                                                      if shown else "")
+    return f"{count} passages in collection {collection.name!r}" + (
+        f", from documents such as: {shown}{more}" if shown else ""
+    )
 
 
 def _graph_summary(settings: Settings) -> str | None:
@@ -240,8 +243,9 @@ def read_file(path: str, context: ToolContext) -> ToolOutput:
     if len(data) > limit:
         text += f"\n…[cut at {limit} bytes]"
     relative = target.relative_to(root).as_posix()
-    return ToolOutput(value=text, citations=[Citation(id=f"file:{relative}", kind="tool", source=relative,
-                                                      text=text[:300])])
+    return ToolOutput(
+        value=text, citations=[Citation(id=f"file:{relative}", kind="tool", source=relative, text=text[:300])]
+    )
 
 
 GENERAL_TOOLS: tuple[Tool, ...] = (calculator, current_datetime, convert_units, read_file)

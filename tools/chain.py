@@ -20,12 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.errors import ModelOutputError
+from agent.core.errors import ModelOutputError
 from tools.registry import ToolResult, render_value, truncate
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 _PATH = r"(?:\.[A-Za-z0-9_]+|\[-?\d+\])*"
-_REFERENCE = re.compile(r"\$\{(?P<bid>[A-Za-z_]\w*)(?P<bpath>" + _PATH + r")\}|\$(?P<id>[A-Za-z_]\w*)(?P<path>" + _PATH + ")")
+_REFERENCE = re.compile(
+    r"\$\{(?P<bid>[A-Za-z_]\w*)(?P<bpath>" + _PATH + r")\}|\$(?P<id>[A-Za-z_]\w*)(?P<path>" + _PATH + ")"
+)
 _PATH_PART = re.compile(r"\.([A-Za-z0-9_]+)|\[(-?\d+)\]")
 
 CallStep = Callable[[str, str, dict[str, Any]], Awaitable[ToolResult]]
@@ -115,8 +117,13 @@ def references(value: Any) -> set[str]:
     return found
 
 
-def parse_chain(data: Any, tool_names: Iterable[str], *, max_steps: int = 12,
-                resolve_name: Callable[[str], str | None] | None = None) -> Chain:
+def parse_chain(
+    data: Any,
+    tool_names: Iterable[str],
+    *,
+    max_steps: int = 12,
+    resolve_name: Callable[[str], str | None] | None = None,
+) -> Chain:
     """Validate a chain: a list of steps or ``{"steps": [...]}``; unique ids, known tools, acyclic references.
 
     ``$name`` is a reference only when ``name`` is a step id of this chain ("$100" or "$USD" stay text); a
@@ -267,22 +274,35 @@ async def run_chain(chain: Chain, call: CallStep, *, concurrency: int = 4) -> Ch
                 await done[dep].wait()
             failed = sorted(d for d in deps[step.id] if not outcomes[d].ok)
             if failed:
-                outcomes[step.id] = StepOutcome(id=step.id, tool=step.tool, ok=False, skipped=True,
-                                                error=f"skipped: it needs step {', '.join(failed)}, which failed")
+                outcomes[step.id] = StepOutcome(
+                    id=step.id,
+                    tool=step.tool,
+                    ok=False,
+                    skipped=True,
+                    error=f"skipped: it needs step {', '.join(failed)}, which failed",
+                )
                 return
             try:
                 arguments = resolve(step.args, outputs)
             except ChainError as exc:
-                outcomes[step.id] = StepOutcome(id=step.id, tool=step.tool, arguments=step.args, ok=False,
-                                                error=f"bad reference: {exc}")
+                outcomes[step.id] = StepOutcome(
+                    id=step.id, tool=step.tool, arguments=step.args, ok=False, error=f"bad reference: {exc}"
+                )
                 return
             async with gate:
                 result = await call(step.id, step.tool, arguments)
             if result.ok:
                 outputs[step.id] = result.output
             outcomes[step.id] = StepOutcome(
-                id=step.id, tool=step.tool, arguments=result.arguments, ok=result.ok, output=result.output,
-                error=result.error, latency_s=result.latency_s, started=result.started, ended=result.ended,
+                id=step.id,
+                tool=step.tool,
+                arguments=result.arguments,
+                ok=result.ok,
+                output=result.output,
+                error=result.error,
+                latency_s=result.latency_s,
+                started=result.started,
+                ended=result.ended,
                 result=result,
             )
         finally:

@@ -19,8 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from tools.registry import Tool
 
 _API_REQUEST = re.compile(r"API-Request:\s*\[(.*)\]\s*$", re.DOTALL)
-_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "list(str)": list[str],
-                          "dict": dict}
+_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list": list,
+    "list(str)": list[str],
+    "dict": dict,
+}
 
 
 def parse_api_bank_call(expected: str) -> tuple[str, dict[str, Any]]:
@@ -43,30 +50,41 @@ def api_bank_tools(instruction: str) -> list[dict[str, Any]]:
 def tool_from_api_bank(description: dict[str, Any]) -> Tool:
     """A schema-only tool for an API-Bank API (the mock implementations were not copied: calls are compared)."""
     fields = {
-        name: (_TYPES.get(spec.get("type", "str"), Any) | None,
-               Field(None, description=spec.get("description") or None))
+        name: (
+            _TYPES.get(spec.get("type", "str"), Any) | None,
+            Field(None, description=spec.get("description") or None),
+        )
         for name, spec in description.get("input_parameters", {}).items()
     }
     model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        f"{description['name']}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+        f"{description['name']}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
 
     def not_executed(**kwargs: Any) -> str:
         return "recorded (API-Bank calls are compared, not executed)"
 
-    return Tool(name=description["name"], description=description.get("description", ""), fn=not_executed,
-                args_model=model, is_async=False)
+    return Tool(
+        name=description["name"],
+        description=description.get("description", ""),
+        fn=not_executed,
+        args_model=model,
+        is_async=False,
+    )
 
 
 def _same(a: Any, b: Any, *, normalize: bool) -> bool:
     if not normalize:
         return a == b
+
     def norm(v: Any) -> str:
         return " ".join(str(v).strip().lower().split())
+
     return norm(a) == norm(b)
 
 
-def arg_f1(ref_name: str, ref_args: dict[str, Any], pred_name: str | None, pred_args: Any, *,
-           normalize: bool = False) -> float:
+def arg_f1(
+    ref_name: str, ref_args: dict[str, Any], pred_name: str | None, pred_args: Any, *, normalize: bool = False
+) -> float:
     """α-UMi's argument F1 for one call step (``normalize``: compare values as case/space-folded text)."""
     if pred_name != ref_name:
         return 0.0

@@ -76,6 +76,11 @@ def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> 
     ]
     if chains:
         steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]
-        branches.append({"type": "object", "properties": {"tool": {"const": "chain"}, "arguments": steps},
-                         "required": ["tool", "arguments"]})
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": "chain"}, "arguments": steps},
+                "required": ["tool", "arguments"],
+            }
+        )
     return {"oneOf": branches} if len(branches) > 1 else branches[0]

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from agent.errors import ConfigError, LodestarError, ToolError
-from agent.trace import Citation
+from agent.core.errors import ConfigError, LodestarError, ToolError
+from agent.core.trace import Citation
 
 if TYPE_CHECKING:
-    from agent.config import Settings
-    from agent.hub import LLMHub
-    from agent.trace import Trace
+    from agent.core.config import Settings
+    from agent.core.trace import Trace
+    from agent.llm.hub import LLMHub
 
 RESERVED_NAMES = frozenset({"chain"})  # the caller's name for a tool chain (tools/chain.py)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
@@ -177,8 +177,11 @@ def _simplify_optional(prop: dict[str, Any]) -> dict[str, Any]:
 def _is_context(annotation: Any) -> bool:
     """``ToolContext`` or ``ToolContext | None`` (also as an unresolved string annotation)."""
     if isinstance(annotation, str):
-        return annotation.replace(" ", "") in ("ToolContext", "ToolContext|None", "Optional[ToolContext]") or \
-            annotation.endswith(".ToolContext")
+        return annotation.replace(" ", "") in (
+            "ToolContext",
+            "ToolContext|None",
+            "Optional[ToolContext]",
+        ) or annotation.endswith(".ToolContext")
     if annotation is ToolContext:
         return True
     return ToolContext in typing.get_args(annotation) and type(None) in typing.get_args(annotation)
@@ -225,16 +228,20 @@ class Tool:
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI ``tools=[…]`` entry (native tool calls)."""
-        return {"type": "function", "function": {"name": self.name, "description": self.full_description(),
-                                                 "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.full_description(), "parameters": self.parameters},
+        }
 
     def full_description(self) -> str:
         return f"{self.description} {self.knows}".strip()
 
     @functools.cached_property
     def _doc_line(self) -> str:
-        return json.dumps({"name": self.name, "description": self.full_description(), "parameters": self.parameters},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"name": self.name, "description": self.full_description(), "parameters": self.parameters},
+            ensure_ascii=False,
+        )
 
     def doc_line(self) -> str:
         """One JSON line per tool, as α-UMi's prompts show the API docs."""
@@ -252,8 +259,9 @@ class Tool:
             raise ToolError(_format_validation(self.name, exc)) from None
         return {name: getattr(model, name) for name in type(model).model_fields}
 
-    async def invoke(self, arguments: Any, context: ToolContext | None = None, *,
-                     timeout_s: float | None = None) -> ToolResult:
+    async def invoke(
+        self, arguments: Any, context: ToolContext | None = None, *, timeout_s: float | None = None
+    ) -> ToolResult:
         """Validate, run (sync tools in a thread) under a timeout, and report; exceptions become failed results.
 
         Cancellation still propagates. A sync tool that overruns its timeout keeps its thread until it returns
@@ -264,8 +272,14 @@ class Tool:
 
         def finish(**fields: Any) -> ToolResult:
             ended = time.perf_counter()
-            return ToolResult(name=self.name, arguments=jsonable(shown_args), started=started, ended=ended,
-                              latency_s=round(ended - started, 6), **fields)
+            return ToolResult(
+                name=self.name,
+                arguments=jsonable(shown_args),
+                started=started,
+                ended=ended,
+                latency_s=round(ended - started, 6),
+                **fields,
+            )
 
         try:
             kwargs = self.validate(arguments)
@@ -303,8 +317,14 @@ async def _ready(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return fn(**kwargs)
 
 
-def _build(fn: Callable[..., Any], name: str | None, description: str | None, timeout_s: float | None,
-           knows: str, blocking: bool = True) -> Tool:
+def _build(
+    fn: Callable[..., Any],
+    name: str | None,
+    description: str | None,
+    timeout_s: float | None,
+    knows: str,
+    blocking: bool = True,
+) -> Tool:
     if isinstance(fn, Tool):
         return fn
     tool_name = name or fn.__name__
@@ -330,9 +350,7 @@ def _build(fn: Callable[..., Any], name: str | None, description: str | None, ti
             annotation = Any
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, Field(default, description=param_docs.get(param.name) or None))
-    model = create_model(  # type: ignore[call-overload]
-        f"{tool_name.replace('-', '_')}_arguments", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    model = create_model(f"{tool_name.replace('-', '_')}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
     return Tool(
         name=tool_name,
         description=description or summary or tool_name,
@@ -347,8 +365,15 @@ def _build(fn: Callable[..., Any], name: str | None, description: str | None, ti
     )
 
 
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
-         timeout_s: float | None = None, knows: str = "", blocking: bool = True) -> Any:
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+    knows: str = "",
+    blocking: bool = True,
+) -> Any:
     """Make a :class:`Tool` from a function: ``@tool`` or ``@tool(name="…", timeout_s=5)``.
 
     The description is the docstring's summary; parameter descriptions come from its ``Args:`` section (or
@@ -398,7 +423,7 @@ class ToolRegistry:
         """Find a tool by the name a model wrote: exact, else case/punctuation-insensitive ("functions.x", "X")."""
         cleaned = name.strip().strip("`'\"[]().,:").strip()
         if cleaned.startswith("functions."):
-            cleaned = cleaned[len("functions."):]
+            cleaned = cleaned[len("functions.") :]
         if cleaned in self._tools:
             return self._tools[cleaned]
         folded = re.sub(r"[\s\-_]", "", cleaned).lower()
@@ -413,13 +438,20 @@ class ToolRegistry:
     def docs(self) -> str:
         return "\n".join(t.doc_line() for t in self._tools.values())
 
-    async def call(self, name: str, arguments: Any, context: ToolContext | None = None, *,
-                   timeout_s: float | None = None) -> ToolResult:
+    async def call(
+        self, name: str, arguments: Any, context: ToolContext | None = None, *, timeout_s: float | None = None
+    ) -> ToolResult:
         found = self.resolve(name)
         if found is None:
             started = time.perf_counter()
-            return ToolResult(name=name, arguments=arguments if isinstance(arguments, dict) else {}, ok=False,
-                              error=unknown_tool_message(name, self.names), started=started, ended=started)
+            return ToolResult(
+                name=name,
+                arguments=arguments if isinstance(arguments, dict) else {},
+                ok=False,
+                error=unknown_tool_message(name, self.names),
+                started=started,
+                ended=started,
+            )
         return await found.invoke(arguments, context, timeout_s=timeout_s)
 
     def load_module(self, module: str, *, key: str = "loop.tools_module") -> list[Tool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from agent.errors import ToolError
+from agent.core.errors import ToolError
 
 NAUTICAL_MILE_M = 1852.0
 
@@ -49,12 +49,15 @@ _LINEAR: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
         "year": (31557600.0, ("yr", "yrs", "years", "julian year")),
     },
     "speed": {
-        "m/s": (1.0, ("mps", "meter/second", "meters/second", "metre/second", "metres/second", "meter/s",
-                      "metre/s")),
-        "km/h": (1000.0 / 3600.0, ("kph", "kmh", "km/hr", "kilometer/hour", "kilometers/hour", "kilometre/hour",
-                                  "kilometres/hour")),
-        "kn": (NAUTICAL_MILE_M / 3600.0, ("kt", "kts", "knot", "knots", "nmi/h", "nautical mile/hour",
-                                         "nautical miles/hour")),
+        "m/s": (1.0, ("mps", "meter/second", "meters/second", "metre/second", "metres/second", "meter/s", "metre/s")),
+        "km/h": (
+            1000.0 / 3600.0,
+            ("kph", "kmh", "km/hr", "kilometer/hour", "kilometers/hour", "kilometre/hour", "kilometres/hour"),
+        ),
+        "kn": (
+            NAUTICAL_MILE_M / 3600.0,
+            ("kt", "kts", "knot", "knots", "nmi/h", "nautical mile/hour", "nautical miles/hour"),
+        ),
         "mph": (1609.344 / 3600.0, ("mi/h", "mile/hour", "miles/hour")),
         "ft/s": (0.3048, ("fps", "foot/second", "feet/second")),
     },
@@ -123,7 +126,7 @@ def convert(value: float, from_unit: str, to_unit: str) -> tuple[float, str, str
     if from_dim != to_dim:
         raise ToolError(f"cannot convert {from_dim} ({source}) to {to_dim} ({target})")
     if from_dim == "temperature":
-        if source == "K" and value < 0 or source != "K" and _to_kelvin(value, source) < 0:
+        if (source == "K" and value < 0) or (source != "K" and _to_kelvin(value, source) < 0):
             raise ToolError("that temperature is below absolute zero")
         result = _from_kelvin(_to_kelvin(value, source), target)
     else:

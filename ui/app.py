@@ -27,12 +27,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker
 
-from agent.config import ROLES, RoleSettings, Settings
-from agent.conversation import Turn
-from agent.errors import BadInputError, EndpointError, LodestarError
-from agent.hub import LLMHub
-from agent.run import MODES, RunResult, run_question, validate_question
-from agent.trace import RunEnd, ToolResultEvent, Trace, Usage, read_trace
+from agent.core.config import ROLES, RoleSettings, Settings
+from agent.core.errors import BadInputError, EndpointError, LodestarError
+from agent.core.trace import RunEnd, ToolResultEvent, Trace, Usage, read_trace
+from agent.llm.hub import LLMHub
+from agent.run.conversation import Turn
+from agent.run.modes import MODE_NAMES, MODES, get_mode
+from agent.run.question import RunResult, run_question, validate_question
 from ui import jobs
 from ui.format import Display, one_line, steady_cursors
 from ui.history import HistoryStore, Message, turns
@@ -44,13 +45,6 @@ from ui.screens.settings import RoleChoice, SettingsScreen
 from ui.widgets.chat import AnswerMessage, ChatLog, UserMessage
 from ui.widgets.work import RunView, WorkPane
 
-MODE_HELP = {
-    "auto": "the planner picks documents, graph or tools",
-    "direct": "the model alone, no retrieval",
-    "rag": "documents, filtered by MAIN-RAG",
-    "kg": "the knowledge graph, Think-on-Graph",
-    "tools": "the planner–caller–summarizer loop with tools",
-}
 MAX_REPLAYED_TRACES = WorkPane.MAX_RUNS  # a resumed conversation shows the work of its last answers
 WELCOME = (
     "Ask a question below. The answer streams here; the agent's work — LLM calls, plans, tool calls, "
@@ -109,11 +103,11 @@ class LodestarApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, *, mode: str = "auto", stable: bool = False,
-                 history_path: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, mode: str = "auto", stable: bool = False, history_path: Path | None = None
+    ) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise BadInputError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        get_mode(mode)  # an unknown name is bad input
         self.settings = settings
         self.mode = mode
         self.fmt = Display(stable)
@@ -129,12 +123,20 @@ class LodestarApp(App[int]):
         self.marks: dict[str, float] = {"init": time.perf_counter()}  # for bench/tui.py
         self._shut_down = False
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
-               markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Notifications show plain text (error messages may contain brackets); in snapshot runs they stay up,
         so a slow machine cannot make a screenshot miss one."""
-        super().notify(message, title=title, severity=severity, timeout=3600 if self.fmt.stable else timeout,
-                       markup=markup)
+        super().notify(
+            message, title=title, severity=severity, timeout=3600 if self.fmt.stable else timeout, markup=markup
+        )
 
     # -- layout -----------------------------------------------------------------------------------------------
 
@@ -145,8 +147,13 @@ class LodestarApp(App[int]):
                 with ChatLog(id="chat"):
                     yield Static(WELCOME, classes="welcome", markup=False)
                 with Horizontal(id="composer"):
-                    yield Select([(m, m) for m in MODES], value=self.mode, allow_blank=False, id="mode",
-                                 tooltip="answer mode (F2 cycles)")
+                    yield Select(
+                        [(m, m) for m in MODE_NAMES],
+                        value=self.mode,
+                        allow_blank=False,
+                        id="mode",
+                        tooltip="answer mode (F2 cycles)",
+                    )
                     yield Input(placeholder="Ask a question — Enter sends, Esc cancels", id="question")
             with Vertical(id="work-side"):
                 yield Static("Work", id="work-title")
@@ -191,14 +198,13 @@ class LodestarApp(App[int]):
         self.hub = hub
         if self.settings.uses_local:
             self._set_hub_state("starting", "starting the embedded model server (llama.cpp)…")
-            self.notify("No endpoint configured: starting the embedded model server…", title="model server",
-                        timeout=5)
+            self.notify("No endpoint configured: starting the embedded model server…", title="model server", timeout=5)
         try:
             await hub.start()
             hub.connect_roles()  # builds every role's HTTP client now, not on the first question
         except LodestarError as exc:
             self._hub_failed(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down
+        except Exception as exc:
             self._hub_failed(f"{type(exc).__name__}: {exc}")
         else:
             self._set_hub_state("ready")
@@ -227,7 +233,8 @@ class LodestarApp(App[int]):
     def _update_status(self, note: str | None = None) -> None:
         icon = {"starting": "◌", "ready": "●", "error": "✗", "busy": "◐"}.get(self.hub_state, "·")
         state = note or {"starting": "starting", "ready": "ready", "error": "model server down"}.get(
-            self.hub_state, self.hub_state)
+            self.hub_state, self.hub_state
+        )
         if self.answering:
             icon, state = "◐", note or "answering · Esc cancels"
         try:
@@ -280,13 +287,24 @@ class LodestarApp(App[int]):
         self._save(conversation, Message(role="user", content=question, mode=mode))
         self.answer_worker = self.run_worker(
             self._answer(question, mode, answer, run, conversation, answer_mounted, context),
-            name="answer", group="answer", exclusive=True, exit_on_error=False,
+            name="answer",
+            group="answer",
+            exclusive=True,
+            exit_on_error=False,
         )
         self._update_status()
         return self.answer_worker
 
-    async def _answer(self, question: str, mode: str, answer: AnswerMessage, run: RunView,
-                      conversation: int | None, answer_mounted: Awaitable[object], context: list[Turn]) -> None:
+    async def _answer(
+        self,
+        question: str,
+        mode: str,
+        answer: AnswerMessage,
+        run: RunView,
+        conversation: int | None,
+        answer_mounted: Awaitable[object],
+        context: list[Turn],
+    ) -> None:
         started = time.perf_counter()
         result: RunResult | None = None
         trace: Trace | None = None
@@ -294,7 +312,7 @@ class LodestarApp(App[int]):
         live = answer.start_stream(on_render=self._on_stream_render, ready=answer_mounted)
         try:
             hub = await self._require_hub()
-            if mode != "direct" and not self._probed:
+            if MODES[mode].needs_probe and not self._probed:
                 self._update_status("probing the endpoint's capabilities…")
                 await hub.probe_all()
                 self._probed = True
@@ -309,9 +327,13 @@ class LodestarApp(App[int]):
             raise
         except LodestarError as exc:
             error = self.fmt.text(str(exc))
-            self.notify(error, title=f"{mode} mode", timeout=8,
-                        severity="warning" if isinstance(exc, BadInputError) else "error")
-        except Exception as exc:  # noqa: BLE001 - a bug in one run must not take the app down
+            self.notify(
+                error,
+                title=f"{mode} mode",
+                timeout=8,
+                severity="warning" if isinstance(exc, BadInputError) else "error",
+            )
+        except Exception as exc:
             error = self.fmt.text(f"internal error: {type(exc).__name__}: {exc}")
             self.notify(error, title=f"{mode} mode", severity="error", timeout=10)
         finally:
@@ -323,7 +345,7 @@ class LodestarApp(App[int]):
                 if not run.finished:  # failed before the run began (mode unavailable, model server down)
                     run.handle(RunEnd(ok=False, error=error or status))
                 await self._settle(answer, conversation, mode, status, result, usage, elapsed, error, trace)
-            except Exception:  # noqa: BLE001 - the app is closing: the widgets or the store are gone
+            except Exception:
                 pass
             self.answer_worker = None
             self._update_status()
@@ -331,32 +353,59 @@ class LodestarApp(App[int]):
     def _notify_failures(self, event: object) -> None:
         """A failed tool does not end the run (the agent sees the error and goes on), but the user should know."""
         if isinstance(event, ToolResultEvent) and not event.ok:
-            self.notify(self.fmt.text(event.error or "failed", 200), title=f"tool {event.name} failed",
-                        severity="warning", timeout=6)
+            self.notify(
+                self.fmt.text(event.error or "failed", 200),
+                title=f"tool {event.name} failed",
+                severity="warning",
+                timeout=6,
+            )
 
     def _on_stream_render(self) -> None:
         if "first_token_rendered" not in self.marks:
             self.marks["first_token_rendered"] = time.perf_counter()
             self.call_after_refresh(lambda: self.marks.setdefault("first_token_painted", time.perf_counter()))
 
-    async def _settle(self, answer: AnswerMessage, conversation: int | None, mode: str, status: str,
-                      result: RunResult | None, usage: Usage, elapsed: float, error: str | None,
-                      trace: Trace | None) -> None:
+    async def _settle(
+        self,
+        answer: AnswerMessage,
+        conversation: int | None,
+        mode: str,
+        status: str,
+        result: RunResult | None,
+        usage: Usage,
+        elapsed: float,
+        error: str | None,
+        trace: Trace | None,
+    ) -> None:
         """Record the answer in the history first (the app may be closing), then settle its message."""
         live = answer.live
         text = result.answer if result else (live.text if live else "")
-        self._save(conversation, Message(
-            role="assistant", content=text, mode=mode, status=status,  # type: ignore[arg-type]
-            error=error, citations=result.citations if result else [], usage=usage, latency_s=round(elapsed, 3),
-            trace_file=str(trace.path) if trace and trace.path else None,
-        ))
+        self._save(
+            conversation,
+            Message(
+                role="assistant",
+                content=text,
+                mode=mode,
+                status=status,
+                error=error,
+                citations=result.citations if result else [],
+                usage=usage,
+                latency_s=round(elapsed, 3),
+                trace_file=str(trace.path) if trace and trace.path else None,
+            ),
+        )
         stream_s = None
         if live is not None and live.first_render_at and live.last_render_at:
             stream_s = live.last_render_at - live.first_render_at
         footer = f"{mode} · {self.fmt.usage(usage)} · {self.fmt.seconds(elapsed)}"
         footer += self.fmt.rate(usage.completion_tokens, stream_s)
-        await answer.finish(status=status, text=result.answer if result else None,
-                            citations=result.citations if result else None, footer=footer, error=error)
+        await answer.finish(
+            status=status,
+            text=result.answer if result else None,
+            citations=result.citations if result else None,
+            footer=footer,
+            error=error,
+        )
         self.marks["settled"] = time.perf_counter()
 
     def action_cancel(self) -> None:
@@ -370,7 +419,7 @@ class LodestarApp(App[int]):
         if self.conversation_id is None:
             try:
                 self.conversation_id = self.store.new_conversation(question)
-            except Exception as exc:  # noqa: BLE001 - history is a convenience: the chat goes on without it
+            except Exception as exc:
                 self.notify(f"history not saved: {one_line(str(exc))}", severity="warning")
                 return None
             self.sub_title = self._title(self.conversation_id)
@@ -382,7 +431,7 @@ class LodestarApp(App[int]):
             return []
         try:
             return turns(self.store.messages(conversation))
-        except Exception:  # noqa: BLE001 - history is a convenience: the question is answered without context
+        except Exception:
             return []
 
     def _title(self, conversation: int) -> str:
@@ -394,7 +443,7 @@ class LodestarApp(App[int]):
             return
         try:
             self.store.add(conversation, message)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notify(f"history not saved: {one_line(str(exc))}", severity="warning")
 
     async def action_new_chat(self) -> None:
@@ -440,8 +489,15 @@ class LodestarApp(App[int]):
             if message.usage is not None:
                 footer += f" · {self.fmt.usage(message.usage)} · {self.fmt.seconds(message.latency_s)}"
             note = {"error": f"⚠ {message.error or 'failed'}", "cancelled": "⏹ cancelled"}.get(message.status)
-            widgets.append(AnswerMessage(message.content, mode=message.mode or "", citations=message.citations,
-                                         footer=" · ".join(p for p in (note, footer) if p), status=message.status))
+            widgets.append(
+                AnswerMessage(
+                    message.content,
+                    mode=message.mode or "",
+                    citations=message.citations,
+                    footer=" · ".join(p for p in (note, footer) if p),
+                    status=message.status,
+                )
+            )
         await chat.mount_all(widgets)
         chat.anchor()
         for message in [m for m in messages if m.role == "assistant" and m.trace_file][-MAX_REPLAYED_TRACES:]:
@@ -509,10 +565,10 @@ class LodestarApp(App[int]):
         if select.value != mode:
             select.value = mode
         self._update_status()
-        self.notify(f"mode {mode}: {MODE_HELP[mode]}", timeout=2)
+        self.notify(f"mode {mode}: {MODES[mode].summary}", timeout=2)
 
     def action_cycle_mode(self) -> None:
-        self.set_mode(MODES[(MODES.index(self.mode) + 1) % len(MODES)])
+        self.set_mode(MODE_NAMES[(MODE_NAMES.index(self.mode) + 1) % len(MODE_NAMES)])
 
     # -- settings ---------------------------------------------------------------------------------------------
 
@@ -531,7 +587,8 @@ class LodestarApp(App[int]):
                 continue
             current = self.settings.roles.get(choice.role) or RoleSettings()
             self.settings.roles[choice.role] = current.model_copy(
-                update={"endpoint": choice.endpoint, "model": choice.model})
+                update={"endpoint": choice.endpoint, "model": choice.model}
+            )
             changed.append(choice.role)
         try:
             for role in ROLES:
@@ -553,29 +610,37 @@ class LodestarApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Ingest documents", "Add files or folders to the document store (with progress)",
-                            self.action_ingest)
-        yield SystemCommand("Load knowledge graph", "Merge a triples file (and aliases) into the graph",
-                            self.action_load_graph)
+        yield SystemCommand(
+            "Ingest documents", "Add files or folders to the document store (with progress)", self.action_ingest
+        )
+        yield SystemCommand(
+            "Load knowledge graph", "Merge a triples file (and aliases) into the graph", self.action_load_graph
+        )
         yield SystemCommand("New conversation", "Start a fresh conversation (Ctrl+N)", self.action_new_chat)
-        yield SystemCommand("Conversation history", "Browse, resume or delete conversations (Ctrl+O)",
-                            self.action_history)
+        yield SystemCommand(
+            "Conversation history", "Browse, resume or delete conversations (Ctrl+O)", self.action_history
+        )
         yield SystemCommand("Models per role", "Endpoint and model of every role (Ctrl+S)", self.action_settings)
         yield SystemCommand("Copy last answer", "To the clipboard (Ctrl+Y)", self.action_copy_answer)
         yield SystemCommand("Toggle work pane", "Show or hide the agent's work (F3)", self.action_toggle_work)
         yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
-        for mode in MODES:
-            yield SystemCommand(f"Mode: {mode}", MODE_HELP[mode], partial(self.set_mode, mode))
+        for mode in MODE_NAMES:
+            yield SystemCommand(f"Mode: {mode}", MODES[mode].summary, partial(self.set_mode, mode))
 
     def action_ingest(self) -> None:
         default = jobs.find_example("examples/corpus")
-        self.push_screen(IngestPrompt(default, self.settings.rag.collection),
-                         lambda request: self._start_job("ingest", jobs.ingest, request))
+        self.push_screen(
+            IngestPrompt(default, self.settings.rag.collection),
+            lambda request: self._start_job("ingest", jobs.ingest, request),
+        )
 
     def action_load_graph(self) -> None:
-        self.push_screen(GraphPrompt(jobs.find_example("examples/graph/navigation.tsv"),
-                                     jobs.find_example("examples/graph/aliases.tsv")),
-                         lambda request: self._start_job("graph load", jobs.load_graph, request))
+        self.push_screen(
+            GraphPrompt(
+                jobs.find_example("examples/graph/navigation.tsv"), jobs.find_example("examples/graph/aliases.tsv")
+            ),
+            lambda request: self._start_job("graph load", jobs.load_graph, request),
+        )
 
     def _start_job(self, label: str, function: Callable[..., list[str]], request: Any) -> None:
         if request is None:
@@ -584,8 +649,13 @@ class LodestarApp(App[int]):
             self.notify("another job is running; wait for it to finish", severity="warning")
             return
         self.query_one(JobBar).begin(label)
-        self.job_worker = self.run_worker(partial(self._job_thread, label, function, request), name=label,
-                                          group="jobs", thread=True, exit_on_error=False)
+        self.job_worker = self.run_worker(
+            partial(self._job_thread, label, function, request),
+            name=label,
+            group="jobs",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _job_thread(self, label: str, function: Callable[..., list[str]], request: Any) -> None:
         """Runs in a worker thread: the work is CPU-bound (embedding) or blocking (file I/O)."""
@@ -599,12 +669,16 @@ class LodestarApp(App[int]):
             lines = function(request, self.settings, lambda event, n: ui(bar.progress, event, n))
         except LodestarError as exc:
             ui(self.notify, one_line(str(exc)), title=f"{label} failed", severity="error", timeout=10)
-        except Exception as exc:  # noqa: BLE001
-            ui(self.notify, one_line(f"{type(exc).__name__}: {exc}"), title=f"{label} failed", severity="error",
-               timeout=10)
+        except Exception as exc:
+            ui(
+                self.notify,
+                one_line(f"{type(exc).__name__}: {exc}"),
+                title=f"{label} failed",
+                severity="error",
+                timeout=10,
+            )
         else:
-            ui(self.notify, "\n".join(one_line(line, 160) for line in lines[:4]), title=f"{label} done",
-               timeout=10)
+            ui(self.notify, "\n".join(one_line(line, 160) for line in lines[:4]), title=f"{label} done", timeout=10)
         finally:
             ui(bar.end)
 

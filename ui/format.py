@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import LOCAL_ENDPOINT, ROLES, Settings
-from agent.secrets import redact
-from agent.trace import Usage
+from agent.core.config import LOCAL_ENDPOINT, ROLES, Settings
+from agent.core.secrets import redact
+from agent.core.trace import Usage
 
 _PORT = re.compile(r"(//[^/:\s]+):\d+")
 

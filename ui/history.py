@@ -1,6 +1,6 @@
 """Conversations kept in SQLite (``LODESTAR_HOME/history.sqlite3``) so they can be browsed, resumed and deleted.
 
-Everything written here goes through :func:`agent.secrets.redact` first: a key pasted into a question, or echoed
+Everything written here goes through :func:`agent.core.secrets.redact` first: a key pasted into a question, or echoed
 in an endpoint's error message, never reaches the disk.
 """
 
@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent.conversation import Turn
-from agent.secrets import redact
-from agent.trace import Citation, Usage
+from agent.core.secrets import redact
+from agent.core.trace import Citation, Usage
+from agent.run.conversation import Turn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -101,8 +101,9 @@ class HistoryStore:
 
     def add(self, conversation_id: int, message: Message) -> int:
         now = time.time()
-        citations = [c.model_copy(update={"text": redact(c.text), "source": redact(c.source)})
-                     for c in message.citations]
+        citations = [
+            c.model_copy(update={"text": redact(c.text), "source": redact(c.source)}) for c in message.citations
+        ]
         cur = self._db.execute(
             "INSERT INTO messages (conversation_id, role, content, mode, status, error, citations, usage, latency_s,"
             " trace_file, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

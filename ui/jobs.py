@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent.config import Settings
-from agent.errors import BadInputError
+from agent.core.config import Settings
+from agent.core.errors import BadInputError
 
 Progress = Callable[[str, int], None]  # ("total", n) | ("advance", n) | ("chunks", n)
 REPO = Path(__file__).resolve().parent.parent
@@ -57,8 +57,9 @@ def ingest(request: IngestRequest, settings: Settings, progress: Progress) -> li
     report = ingest_paths(list(request.paths), settings, collection=collection, progress=relay)
     lines = format_report(report)
     if not report.ingested_anything and (report.skipped or report.problems):
-        raise BadInputError("nothing could be ingested: " + (report.skipped[0].reason if report.skipped
-                                                             else report.problems[0]))
+        raise BadInputError(
+            "nothing could be ingested: " + (report.skipped[0].reason if report.skipped else report.problems[0])
+        )
     return lines
 
 
@@ -75,15 +76,20 @@ def load_graph(request: GraphRequest, settings: Settings, progress: Progress) ->
     graph = open_or_new(settings.home)
     report = load_triples(graph, request.file, request.format)
     progress("advance", 1)
-    lines = [f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
-             f"{len(report.malformed)} malformed lines skipped"]
+    lines = [
+        f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
+        f"{len(report.malformed)} malformed lines skipped"
+    ]
     if request.aliases is not None:
         aliases = load_aliases(graph, request.aliases)
         progress("advance", 1)
-        lines.append(f"{request.aliases}: {aliases.aliases_added} aliases added, "
-                     f"{len(aliases.malformed)} malformed lines skipped")
+        lines.append(
+            f"{request.aliases}: {aliases.aliases_added} aliases added, "
+            f"{len(aliases.malformed)} malformed lines skipped"
+        )
     graph.save(graph_dir(settings.home))
     progress("advance", 1)
-    lines.insert(0, f"graph: {len(graph)} entities, {graph.num_triples} triples, "
-                    f"{len(graph.relation_counts())} relations")
+    lines.insert(
+        0, f"graph: {len(graph)} entities, {graph.num_triples} triples, {len(graph.relation_counts())} relations"
+    )
     return lines

@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 
 from textual.widgets import Markdown
 
-from agent.secrets import redact
+from agent.core.secrets import redact
 
 
 class LiveMarkdown:
-    def __init__(self, markdown: Markdown, on_render: Callable[[], None] | None = None,
-                 ready: Awaitable[object] | None = None) -> None:
+    def __init__(
+        self, markdown: Markdown, on_render: Callable[[], None] | None = None, ready: Awaitable[object] | None = None
+    ) -> None:
         self.markdown = markdown
         self._ready = ready  # e.g. the widget's mount: pieces fed before it completes are buffered
         self.on_render = on_render  # after each append lands (e.g. keep the chat scrolled)
@@ -66,11 +67,11 @@ class LiveMarkdown:
             self._wake.clear()
             end = len(self.text) if self._closing else self._safe_end()
             if end > self._emitted:
-                chunk = redact(self.text[self._emitted:end])
+                chunk = redact(self.text[self._emitted : end])
                 self._emitted = end
                 try:
                     await self.markdown.append(chunk)
-                except Exception:  # noqa: BLE001 - the message was removed (new conversation, app exit)
+                except Exception:
                     return
                 now = time.perf_counter()
                 self.rendered_chars += len(chunk)

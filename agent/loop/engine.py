@@ -24,10 +24,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from agent.config import LoopSettings
-from agent.errors import EndpointError
-from agent.hub import LLMHub
-from agent.llm import LLM, Completion
+from agent.core.config import LoopSettings
+from agent.core.errors import EndpointError
+from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
+from agent.core.untrusted import data_block
+from agent.llm.client import LLM, Completion
+from agent.llm.hub import LLMHub
 from agent.loop import prompts
 from agent.loop.history import LoopState, neutralize
 from agent.loop.parsing import (
@@ -39,8 +41,6 @@ from agent.loop.parsing import (
     parse_plan,
     parse_text_call,
 )
-from agent.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
-from agent.untrusted import data_block
 from tools import prompts as tool_prompts
 from tools.chain import Chain, ChainResult, ChainStep, run_chain
 from tools.registry import ToolContext, ToolRegistry, ToolResult
@@ -78,8 +78,7 @@ def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[s
 class Loop:
     """One run of the loop over one question (state lives here; the module functions stay stateless)."""
 
-    def __init__(self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *,
-                 knows: str = "") -> None:
+    def __init__(self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *, knows: str = "") -> None:
         self.question = question
         self.hub = hub
         self.trace = trace
@@ -108,8 +107,12 @@ class Loop:
                 note = prompts.GIVE_UP_NOTE.format(reason=decision.thought or "(no reason given)")
                 return await self.summarize(on_delta, note=note)
             await self.call_and_observe(step, decision.thought)
-        self.trace.emit(Plan(thought=f"The step budget ({steps}) is spent: the summarizer answers with what was "
-                                     "gathered.", next="summarizer"))
+        self.trace.emit(
+            Plan(
+                thought=f"The step budget ({steps}) is spent: the summarizer answers with what was gathered.",
+                next="summarizer",
+            )
+        )
         return await self.summarize(on_delta, note=prompts.BUDGET_NOTE.format(steps=steps))
 
     def history(self, llm: LLM, fixed_chars: int) -> str:
@@ -134,8 +137,10 @@ class Loop:
         history = self.history(self.planner, len(system) + len(knows) + 200)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": system},
-            {"role": "user", "content": prompts.PLANNER_USER.format(knows=knows, history=history,
-                                                                   steps_left=steps_left)},
+            {
+                "role": "user",
+                "content": prompts.PLANNER_USER.format(knows=knows, history=history, steps_left=steps_left),
+            },
         ]
         last = ""
         for _ in range(self.settings.parse_retries + 1):
@@ -147,8 +152,10 @@ class Loop:
                 return parse_plan(completion.text)
             except PlanParseError as exc:
                 last = completion.text.strip()[:1000]
-                messages += [{"role": "assistant", "content": completion.text or "(empty)"},
-                             {"role": "user", "content": prompts.PLAN_PARSE_ERROR.format(error=exc)}]
+                messages += [
+                    {"role": "assistant", "content": completion.text or "(empty)"},
+                    {"role": "user", "content": prompts.PLAN_PARSE_ERROR.format(error=exc)},
+                ]
         # α-UMi's default: a reply without a marker goes to the caller, the whole reply being the thought.
         return PlanDecision(thought=last, next="caller")
 
@@ -157,7 +164,8 @@ class Loop:
     def caller_messages(self, thought: str) -> list[dict[str, Any]]:
         if self.format == "native":
             system = prompts.CALLER_SYSTEM_NATIVE.format(
-                call_format=tool_prompts.NATIVE_CALL_FORMAT if self.settings.chains else "")
+                call_format=tool_prompts.NATIVE_CALL_FORMAT if self.settings.chains else ""
+            )
         else:
             if self.format == "json":
                 call_format = tool_prompts.JSON_CALL_FORMAT.format(tool_names=self.tool_names())
@@ -170,8 +178,9 @@ class Loop:
             system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.registry.docs(), call_format=call_format)
         specs = len(json.dumps(self.tool_specs())) if self.format == "native" else 0
         fixed = len(system) + len(thought) + specs + 200
-        user = prompts.CALLER_USER.format(history=self.history(self.caller, fixed),
-                                          thought=thought or "(no thought given)")
+        user = prompts.CALLER_USER.format(
+            history=self.history(self.caller, fixed), thought=thought or "(no thought given)"
+        )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def tool_specs(self) -> list[dict[str, Any]]:
@@ -184,13 +193,15 @@ class Loop:
         if self.format == "native":
             return await self.caller.complete(messages, tools=self.tool_specs())
         if self.format == "json":
-            schema = tool_prompts.call_schema([(t.name, t.parameters) for t in self.registry],
-                                              chains=self.settings.chains)
+            schema = tool_prompts.call_schema(
+                [(t.name, t.parameters) for t in self.registry], chains=self.settings.chains
+            )
             return await self.structured(self.caller, messages, schema, "tool_call")
         return await self.caller.complete(messages, stop=TEXT_STOPS)
 
-    async def structured(self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any],
-                         name: str) -> Completion:
+    async def structured(
+        self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any], name: str
+    ) -> Completion:
         """A completion constrained to ``schema`` when the endpoint can; a 400 drops the schema, then the format."""
         options = response_formats(llm, schema, name)
         level = min(self._json_fallback.get(llm.name, 0), len(options) - 1)  # how many options were refused
@@ -204,13 +215,14 @@ class Loop:
             return await self.structured(llm, messages, schema, name)
 
     def _parse_call(self, completion: Completion) -> CallRequest:
-        options = {"chains": self.settings.chains, "max_chain_steps": self.settings.chain_max_steps}
+        chains, max_steps = self.settings.chains, self.settings.chain_max_steps
         if completion.tool_calls:
-            return parse_native_calls(completion.tool_calls, self.registry, **options)
-        return parse_text_call(completion.text, self.registry, **options)
+            return parse_native_calls(completion.tool_calls, self.registry, chains=chains, max_chain_steps=max_steps)
+        return parse_text_call(completion.text, self.registry, chains=chains, max_chain_steps=max_steps)
 
-    async def ask_caller(self, messages: list[dict[str, Any]], label: str | None = None
-                         ) -> tuple[CallRequest | None, str]:
+    async def ask_caller(
+        self, messages: list[dict[str, Any]], label: str | None = None
+    ) -> tuple[CallRequest | None, str]:
         """One usable call, retrying with the parse error fed back; (None, last error) when none came."""
         error = ""
         for _ in range(self.settings.parse_retries + 1):
@@ -229,8 +241,10 @@ class Loop:
                 if exc.name:  # a call was attempted (unknown tool, bad arguments): show it in the trace
                     self.trace.emit(ToolCallEvent(name=exc.name, arguments={}, step=label))
                     self.trace.emit(ToolResultEvent(name=exc.name, ok=False, error=error, step=label))
-                messages += [_echo(completion),
-                             {"role": "user", "content": tool_prompts.CALL_PARSE_ERROR.format(error=error)}]
+                messages += [
+                    _echo(completion),
+                    {"role": "user", "content": tool_prompts.CALL_PARSE_ERROR.format(error=error)},
+                ]
         return None, error
 
     # -- tools -------------------------------------------------------------------------------------------------
@@ -246,8 +260,16 @@ class Loop:
             result = await self.registry.call(name, arguments, context, timeout_s=self.settings.tool_timeout_s)
             if result.ok:
                 self._done_calls[key] = result
-        self.trace.emit(ToolResultEvent(name=result.name, ok=result.ok, output=result.output if result.ok else None,
-                                        error=result.error, step=label, latency_s=result.latency_s))
+        self.trace.emit(
+            ToolResultEvent(
+                name=result.name,
+                ok=result.ok,
+                output=result.output if result.ok else None,
+                error=result.error,
+                step=label,
+                latency_s=result.latency_s,
+            )
+        )
         return result
 
     async def call_and_observe(self, step: int, thought: str) -> None:
@@ -278,8 +300,10 @@ class Loop:
             result = await run_chain(request.chain, call_step, concurrency=self.settings.chain_concurrency)
             if result.ok or repairs >= self.settings.chain_repairs:
                 break
-            messages += [{"role": "assistant", "content": request.render()},
-                         {"role": "user", "content": result.feedback()}]
+            messages += [
+                {"role": "assistant", "content": request.render()},
+                {"role": "user", "content": result.feedback()},
+            ]
             repaired, _ = await self.ask_caller(messages, f"{step}.r{repairs + 1}")
             if repaired is None:  # no usable fix: the failed chain's results stand
                 break
@@ -305,7 +329,7 @@ class Loop:
         text = await self.summarizer.respond(messages, on_delta)
         text = text.strip()
         if text.lower().startswith("conclusion:"):
-            text = text[len("conclusion:"):].strip()
+            text = text[len("conclusion:") :].strip()
         if not text:
             text = "I could not produce an answer" + (f": {note.strip()}" if note else ".")
         return Answer(text=text, citations=list(self.state.citations))
@@ -315,8 +339,9 @@ def _echo(completion: Completion) -> dict[str, Any]:
     """The caller's unusable reply, as an assistant turn in text form (no tool-role messages needed)."""
     text = completion.text
     if completion.tool_calls:
-        text = "\n".join(f"Action: {c.function.name}\nAction Input: {c.function.arguments}"
-                         for c in completion.tool_calls)
+        text = "\n".join(
+            f"Action: {c.function.name}\nAction Input: {c.function.arguments}" for c in completion.tool_calls
+        )
     return {"role": "assistant", "content": text or "(empty)"}
 
 
@@ -329,4 +354,3 @@ def _as_chain(request: CallRequest) -> CallRequest:
 
 def _labelled(result: ChainResult, prefix: str) -> list[tuple[str, ToolResult]]:
     return [(prefix + s.id, s.result) for s in result.steps if s.result is not None]
-

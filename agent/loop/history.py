@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.trace import Citation
-from agent.untrusted import data_block, sanitize
+from agent.core.trace import Citation
+from agent.core.untrusted import data_block, sanitize
 from tools.registry import ToolResult, truncate
 
 SHORT_OBSERVATION = 200  # characters an old observation keeps when the context window is tight
-LOOP_MARKERS = ("Next:", "Action Input:", "Action:", "observation:", "planner:", "caller:", "assistant:",
-                "conclusion:", "summarizer:")
+LOOP_MARKERS = (
+    "Next:",
+    "Action Input:",
+    "Action:",
+    "observation:",
+    "planner:",
+    "caller:",
+    "assistant:",
+    "conclusion:",
+    "summarizer:",
+)
 _MARKER_VARIANTS = re.compile(
     r"(?:next(?:\s*step)?|action(?:\s*input)?|observation|planner|caller|assistant|conclusion|summarizer)\s*[:：]",
     re.IGNORECASE,
@@ -57,20 +67,28 @@ class LoopState:
     def add_call(self, rendered: str) -> None:
         self.turns.append(Turn("caller", rendered))
 
-    def add_observation(self, text: str, results: list[tuple[str, ToolResult]] = ()) -> None:
+    def add_observation(self, text: str, results: Sequence[tuple[str, ToolResult]] = ()) -> None:
         """Record what the tools returned; successful results become citable sources."""
         cites = [self._cite(label, result) for label, result in results if result.ok]
         self.observations += 1
-        self.turns.append(Turn("observation", neutralize(text), cites=sorted({c for group in cites for c in group}),
-                               label=f"observation {self.observations}"))
+        self.turns.append(
+            Turn(
+                "observation",
+                neutralize(text),
+                cites=sorted({c for group in cites for c in group}),
+                label=f"observation {self.observations}",
+            )
+        )
 
     def _cite(self, label: str, result: ToolResult) -> list[int]:
-        found = result.citations or [Citation(
-            id=f"tool:{label}",
-            kind="tool",
-            source=f"{result.name}({json.dumps(result.arguments, ensure_ascii=False)[:120]})",
-            text=truncate(result.text(), 300),
-        )]
+        found = result.citations or [
+            Citation(
+                id=f"tool:{label}",
+                kind="tool",
+                source=f"{result.name}({json.dumps(result.arguments, ensure_ascii=False)[:120]})",
+                text=truncate(result.text(), 300),
+            )
+        ]
         numbers = []
         for citation in found:
             key = (citation.kind, citation.id)

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from agent import wire
-from agent.errors import ModelOutputError
+from agent.core.errors import ModelOutputError
+from agent.llm import wire
 from tools.chain import Chain, ChainError, ChainStep, describe_chain, parse_chain
 from tools.registry import ToolRegistry, unknown_tool_message
 
@@ -31,9 +31,17 @@ _NEXT = re.compile(
     re.IGNORECASE,
 )
 _NEXT_WORDS: dict[str, NextStep] = {
-    "caller": "caller", "call": "caller", "tool": "caller",
-    "conclusion": "summarizer", "conclude": "summarizer", "summarizer": "summarizer", "summary": "summarizer",
-    "summarize": "summarizer", "summarise": "summarizer", "final answer": "summarizer", "answer": "summarizer",
+    "caller": "caller",
+    "call": "caller",
+    "tool": "caller",
+    "conclusion": "summarizer",
+    "conclude": "summarizer",
+    "summarizer": "summarizer",
+    "summary": "summarizer",
+    "summarize": "summarizer",
+    "summarise": "summarizer",
+    "final answer": "summarizer",
+    "answer": "summarizer",
     "finish": "summarizer",
 }
 CHAIN_NAME = "chain"
@@ -112,7 +120,7 @@ def _first_json(text: str) -> Any:
     end = text.rfind(closer)
     while end > start:  # Python-literal dicts ({'a': 1}, True/None) are common in small models' output
         try:
-            value = ast.literal_eval(text[start:end + 1])
+            value = ast.literal_eval(text[start : end + 1])
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             end = text.rfind(closer, start, end)
             continue
@@ -135,8 +143,12 @@ def _build(registry: ToolRegistry, name: str, arguments: Any, *, chains: bool, m
         if not chains:
             raise CallParseError("tool chains are turned off: call one tool", name=CHAIN_NAME)
         try:
-            chain = parse_chain(arguments, registry.names, max_steps=max_chain_steps,
-                                resolve_name=lambda n: (found.name if (found := registry.resolve(n)) else None))
+            chain = parse_chain(
+                arguments,
+                registry.names,
+                max_steps=max_chain_steps,
+                resolve_name=lambda n: found.name if (found := registry.resolve(n)) else None,
+            )
         except ChainError as exc:
             raise CallParseError(str(exc), name=CHAIN_NAME) from None
         return CallRequest(kind="chain", name=CHAIN_NAME, chain=chain)
@@ -160,30 +172,36 @@ def parse_text_call(text: str, registry: ToolRegistry, *, chains: bool = True, m
             arguments = data.get("arguments", data.get("args", data.get("parameters", {})))
             if isinstance(arguments, str):
                 arguments = _first_json(arguments) if arguments.strip() else {}
-            return _build(registry, data.get("name") or data.get("tool"), arguments, chains=chains,
-                          max_chain_steps=max_chain_steps)
+            return _build(
+                registry,
+                str(data.get("name") or data.get("tool")),
+                arguments,
+                chains=chains,
+                max_chain_steps=max_chain_steps,
+            )
         if stripped.startswith(("{", "```")):  # the JSON format, cut short or malformed
             raise CallParseError('the reply is not a complete JSON object {"tool": …, "arguments": {…}}')
         raise CallParseError("no `Action:` line was found")
     lowered = stripped.lower()
     action_at = lowered.rindex("action:")
     input_at = lowered.rfind("action input:")
-    name_part = stripped[action_at + len("action:"):]
+    name_part = stripped[action_at + len("action:") :]
     if input_at > action_at:
-        name_part = stripped[action_at + len("action:"):input_at]
+        name_part = stripped[action_at + len("action:") : input_at]
     name = name_part.strip().splitlines()[0] if name_part.strip() else ""
     if not name:
         raise CallParseError("the `Action:` line names no tool")
     if input_at >= 0:
-        raw_input = stripped[input_at + len("action input:"):].strip()
+        raw_input = stripped[input_at + len("action input:") :].strip()
         arguments = _first_json(raw_input) if raw_input and raw_input not in ("None", "null") else {}
     else:
         arguments = {}
     return _build(registry, name, arguments, chains=chains, max_chain_steps=max_chain_steps)
 
 
-def parse_native_calls(calls: list[wire.ToolCall], registry: ToolRegistry, *, chains: bool = True,
-                       max_chain_steps: int = 8) -> CallRequest:
+def parse_native_calls(
+    calls: list[wire.ToolCall], registry: ToolRegistry, *, chains: bool = True, max_chain_steps: int = 8
+) -> CallRequest:
     """Native tool calls; several calls in one reply run as a chain of independent steps."""
     parsed: list[tuple[str, Any]] = []
     for call in calls:

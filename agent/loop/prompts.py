@@ -8,9 +8,10 @@ parser still accepts both), and observations are sanitized data blocks (ALGORITH
 
 from __future__ import annotations
 
-from agent.untrusted import DATA_REMINDER
+from agent.core.untrusted import DATA_REMINDER
 
-PLANNER_SYSTEM = """You are the planner of a small team that answers the user's question with tools. You never \
+PLANNER_SYSTEM = (
+    """You are the planner of a small team that answers the user's question with tools. You never \
 call tools yourself: you decide what happens next, and the caller makes the call you ask for.
 You have access to the following tools:
 {tool_docs}
@@ -20,7 +21,9 @@ Next: summarizer
 Next: give up
 Choose caller when a tool call would help, summarizer when the history holds enough to answer (or no tool can \
 help but you know the answer), give up when the question cannot be answered.
-""" + DATA_REMINDER
+"""
+    + DATA_REMINDER
+)
 
 PLAN_JSON_FORMAT = """Reply with one JSON object and nothing else: {"thought": "<the thought of the next step>", \
 "next": "caller" or "summarizer" or "give up"}"""
@@ -42,15 +45,21 @@ Steps left: {steps_left}. Write the thought of the next step, followed by Next: 
 PLAN_PARSE_ERROR = """Your reply could not be used: {error}
 Reply again: the thought of the next step, then one final line Next: caller, Next: summarizer or Next: give up."""
 
-CALLER_SYSTEM_TEXT = """You are the caller. You make exactly one tool call that carries out the planner's thought.
+CALLER_SYSTEM_TEXT = (
+    """You are the caller. You make exactly one tool call that carries out the planner's thought.
 You have access to the following tools:
 {tool_docs}
 {call_format}
-""" + DATA_REMINDER
+"""
+    + DATA_REMINDER
+)
 
-CALLER_SYSTEM_NATIVE = """You are the caller. You make exactly one tool call that carries out the planner's thought.
+CALLER_SYSTEM_NATIVE = (
+    """You are the caller. You make exactly one tool call that carries out the planner's thought.
 {call_format}
-""" + DATA_REMINDER
+"""
+    + DATA_REMINDER
+)
 
 CALLER_USER = """The conversation history is:
 {history}
@@ -59,11 +68,14 @@ The thought of this step is:
 {thought}
 Based on the thought, make the tool call."""
 
-SUMMARIZER_SYSTEM = """You are the summarizer. Write the final answer to the user's question from the conversation \
+SUMMARIZER_SYSTEM = (
+    """You are the summarizer. Write the final answer to the user's question from the conversation \
 history: the planner's thoughts, the tool calls and their observations. Use what the observations show and plain \
 common knowledge; never invent tool results. Cite the sources you use with their numbers in square brackets, like \
 [1]. If the tools failed or the question could not be answered, say plainly what you could not find or do.
-""" + DATA_REMINDER
+"""
+    + DATA_REMINDER
+)
 
 SUMMARIZER_USER = """The conversation history is:
 {history}

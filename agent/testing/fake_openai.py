@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import http
+import itertools
 import json
 import random
 import re
@@ -39,9 +40,15 @@ __all__ = ["FakeOpenAIServer", "RecordedRequest", "Reply", "Rule", "fake_openai_
 Fault: TypeAlias = Literal["malformed_json", "cut_stream", "drop"]
 ReplySpec: TypeAlias = "Reply | str | Sequence[Reply | str] | Callable[[dict[str, Any], int], Reply | str]"
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 409: "conflict_error", 422: "invalid_request_error",
-                429: "rate_limit_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
 _ALT_TOKENS = (" the", ",", ".")  # filler alternatives for generated top_logprobs
 _MALFORMED_BODY = b'{"choices": ['
@@ -82,14 +89,28 @@ class Reply:
             self.tool_calls = [_normalize_tool_call(tc) for tc in self.tool_calls]
 
     @classmethod
-    def error(cls, status: int, message: str | None = None, *, retry_after: float | str | None = None,
-              type: str | None = None, **kwargs: Any) -> Reply:
+    def error(
+        cls,
+        status: int,
+        message: str | None = None,
+        *,
+        retry_after: float | str | None = None,
+        type: str | None = None,
+        **kwargs: Any,
+    ) -> Reply:
         """An OpenAI-style error: ``{"error": {"message", "type", "param", "code"}}``."""
         return cls(status=status, error_message=message, error_type=type, retry_after=retry_after, **kwargs)
 
     @classmethod
-    def tool_call(cls, name: str, arguments: dict[str, Any] | str | None = None, *, id: str | None = None,
-                  content: str | None = None, **kwargs: Any) -> Reply:
+    def tool_call(
+        cls,
+        name: str,
+        arguments: dict[str, Any] | str | None = None,
+        *,
+        id: str | None = None,
+        content: str | None = None,
+        **kwargs: Any,
+    ) -> Reply:
         """A reply with one function call; ``arguments`` may be a dict or a JSON string."""
         return cls(content=content, tool_calls=[{"id": id, "name": name, "arguments": arguments or {}}], **kwargs)
 
@@ -127,7 +148,7 @@ class Rule:
             self.contains is None or self.contains in "\n".join(t for _, t in texts),
             self.system_contains is None
             or any(role in ("system", "developer") and self.system_contains in t for role, t in texts),
-            self.last_user_contains is None or bool(users) and self.last_user_contains in users[-1],
+            self.last_user_contains is None or (bool(users) and self.last_user_contains in users[-1]),
             self.model is None or body.get("model") == self.model,
         ]
         return all(checks) and (self.match is None or bool(self.match(body)))
@@ -135,7 +156,7 @@ class Rule:
     def take(self, body: dict[str, Any]) -> Reply:
         """Consume one match and produce its reply."""
         index, self.hits = self.hits, self.hits + 1
-        spec = self.reply
+        spec: Any = self.reply
         if isinstance(spec, (list, tuple)):
             spec = spec[index % len(spec)]
         elif callable(spec):
@@ -191,7 +212,7 @@ def _text(content: Any) -> str:
 def _tokens(text: str) -> list[str]:
     """Whitespace-led word "tokens" (" world") whose concatenation is exactly ``text``."""
     parts = re.findall(r"\s*\S+", text)
-    rest = text[sum(map(len, parts)):]
+    rest = text[sum(map(len, parts)) :]
     return parts + [rest] if rest else parts
 
 
@@ -203,7 +224,7 @@ def _group(tokens: list[str], n: int | None) -> list[list[str]]:
     bounds = [0]
     for i in range(n):
         bounds.append(bounds[-1] + size + (i < extra))
-    return [tokens[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [tokens[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _logprob_entries(tokens: list[str], scripted: dict[str, float] | None, top_n: int) -> list[dict[str, Any]]:
@@ -228,9 +249,12 @@ def _logprob_entries(tokens: list[str], scripted: dict[str, float] | None, top_n
 
 def _error_body(status: int, message: str | None, type_: str | None) -> bytes:
     default_type = "server_error" if status >= 500 else "invalid_request_error"
-    error = {"message": message or f"fake server error {status}",
-             "type": type_ or _ERROR_TYPES.get(status, default_type), "param": None,
-             "code": "rate_limit_exceeded" if status == 429 else None}
+    error = {
+        "message": message or f"fake server error {status}",
+        "type": type_ or _ERROR_TYPES.get(status, default_type),
+        "param": None,
+        "code": "rate_limit_exceeded" if status == 429 else None,
+    }
     return json.dumps({"error": error}).encode()
 
 
@@ -347,11 +371,21 @@ class FakeOpenAIServer:
     (``requests``, ``request_count``, ``in_flight``, ``max_in_flight``) are updated by the server thread.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, model: str = "fake-model",
-                 context_length: int = 2048, latency: float = 0.0, chunk_delay_s: float = 0.0,
-                 stream_chunks: int | None = None, default_reply: Reply | str = "OK",
-                 supports_tools: bool = True, supports_logprobs: bool = True,
-                 supports_json_schema: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model: str = "fake-model",
+        context_length: int = 2048,
+        latency: float = 0.0,
+        chunk_delay_s: float = 0.0,
+        stream_chunks: int | None = None,
+        default_reply: Reply | str = "OK",
+        supports_tools: bool = True,
+        supports_logprobs: bool = True,
+        supports_json_schema: bool = True,
+    ) -> None:
         self.host, self.port, self._requested_port = host, port, port
         self.model, self.context_length = model, context_length
         self.latency, self.chunk_delay_s, self.stream_chunks = latency, chunk_delay_s, stream_chunks
@@ -408,9 +442,12 @@ class FakeOpenAIServer:
     def _run(self, ready: threading.Event, outcome: dict[str, Any]) -> None:
         loop = asyncio.new_event_loop()
         try:
-            server = loop.run_until_complete(asyncio.start_server(
-                self._serve_connection, self.host, self._requested_port, backlog=2048, limit=_READ_LIMIT))
-        except BaseException as exc:  # noqa: BLE001 - re-raised by start()
+            server = loop.run_until_complete(
+                asyncio.start_server(
+                    self._serve_connection, self.host, self._requested_port, backlog=2048, limit=_READ_LIMIT
+                )
+            )
+        except BaseException as exc:
             outcome["error"] = exc
             loop.close()
             ready.set()
@@ -460,8 +497,9 @@ class FakeOpenAIServer:
         """Serve these replies, in order, to the next chat requests, then fall through to later rules."""
         return self.add_rule(Rule(reply=list(replies), times=len(replies)))
 
-    def fail_every(self, n: int, status: int = 429, *, retry_after: float | str | None = None,
-                   fault: Fault | None = None) -> None:
+    def fail_every(
+        self, n: int, status: int = 429, *, retry_after: float | str | None = None, fault: Fault | None = None
+    ) -> None:
         """Every n-th chat request (by arrival count) gets this error or fault, ahead of the rules."""
         if n < 1:
             raise ValueError("n must be >= 1")
@@ -469,8 +507,14 @@ class FakeOpenAIServer:
         with self._lock:
             self._every = (n, reply)
 
-    def fail_randomly(self, rate: float, statuses: Sequence[int] = (500, 429), *, seed: int = 0,
-                      retry_after: float | str | None = None) -> None:
+    def fail_randomly(
+        self,
+        rate: float,
+        statuses: Sequence[int] = (500, 429),
+        *,
+        seed: int = 0,
+        retry_after: float | str | None = None,
+    ) -> None:
         """Each chat request fails with probability ``rate``; deterministic for a seed and arrival order."""
         with self._lock:
             self._random = (rate, tuple(statuses), random.Random(seed), retry_after)
@@ -513,8 +557,11 @@ class FakeOpenAIServer:
             body: Any = json.loads(req.body) if req.body else {}
         except ValueError:
             body = None
-        self.requests.append(RecordedRequest(method=req.method, path=req.path, headers=req.headers,
-                                             json=body, time=time.monotonic(), client=peer))
+        self.requests.append(
+            RecordedRequest(
+                method=req.method, path=req.path, headers=req.headers, json=body, time=time.monotonic(), client=peer
+            )
+        )
         route = req.path.removeprefix("/v1")
         if req.method == "GET" and route == "/models":
             reply = self._pick_reply(req.path, {}, index=0, chat=False) or Reply()
@@ -611,8 +658,13 @@ class FakeOpenAIServer:
         return out.keep_alive
 
     def _models_payload(self) -> dict[str, Any]:
-        model = {"id": self.model, "object": "model", "created": 0, "owned_by": "fake",
-                 "meta": {"n_ctx_train": self.context_length}}
+        model = {
+            "id": self.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "fake",
+            "meta": {"n_ctx_train": self.context_length},
+        }
         return {"object": "list", "data": [model]}
 
     def _completion(self, reply: Reply, body: dict[str, Any]) -> _Completion:
@@ -631,10 +683,16 @@ class FakeOpenAIServer:
         prompt = sum(len(_text(m.get("content")).split()) for m in messages)
         generated = len(tokens) + sum(1 + len(tc["function"]["arguments"].split()) for tc in calls)
         return _Completion(
-            id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()),
-            model=str(body.get("model") or self.model), content=content, tokens=tokens, tool_calls=calls,
-            finish_reason=finish, logprobs=logprobs,
-            usage={"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated})
+            id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            created=int(time.time()),
+            model=str(body.get("model") or self.model),
+            content=content,
+            tokens=tokens,
+            tool_calls=calls,
+            finish_reason=finish,
+            logprobs=logprobs,
+            usage={"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated},
+        )
 
 
 def _completion_payload(c: _Completion) -> dict[str, Any]:
@@ -643,8 +701,14 @@ def _completion_payload(c: _Completion) -> dict[str, Any]:
         message["tool_calls"] = c.tool_calls
     logprobs = None if c.logprobs is None else {"content": c.logprobs}
     choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": c.finish_reason}
-    return {"id": c.id, "object": "chat.completion", "created": c.created, "model": c.model,
-            "choices": [choice], "usage": c.usage}
+    return {
+        "id": c.id,
+        "object": "chat.completion",
+        "created": c.created,
+        "model": c.model,
+        "choices": [choice],
+        "usage": c.usage,
+    }
 
 
 def _stream_events(c: _Completion, groups: list[list[str]], include_usage: bool) -> Iterator[dict[str, Any]]:
@@ -659,14 +723,19 @@ def _stream_events(c: _Completion, groups: list[list[str]], include_usage: bool)
     yield chunk({"role": "assistant", "content": None if c.content is None else ""})
     position = 0
     for group in groups:
-        logprobs = None if c.logprobs is None else {"content": c.logprobs[position:position + len(group)]}
+        logprobs = None if c.logprobs is None else {"content": c.logprobs[position : position + len(group)]}
         position += len(group)
         yield chunk({"content": "".join(group)}, logprobs=logprobs)
     for i, tc in enumerate(c.tool_calls):
         name, args = tc["function"]["name"], tc["function"]["arguments"]
-        yield chunk({"tool_calls": [{"index": i, "id": tc["id"], "type": "function",
-                                     "function": {"name": name, "arguments": ""}}]})
-        for piece in (args[: len(args) // 2], args[len(args) // 2:]):
+        yield chunk(
+            {
+                "tool_calls": [
+                    {"index": i, "id": tc["id"], "type": "function", "function": {"name": name, "arguments": ""}}
+                ]
+            }
+        )
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
             if piece:
                 yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
     yield chunk({}, finish=c.finish_reason)
@@ -708,10 +777,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     server = FakeOpenAIServer(
-        host=args.host, port=args.port, model=args.model, context_length=args.context_length,
-        latency=args.latency, chunk_delay_s=args.chunk_delay, default_reply=args.reply,
-        supports_tools=not args.no_tools, supports_logprobs=not args.no_logprobs,
-        supports_json_schema=not args.no_json_schema)
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        context_length=args.context_length,
+        latency=args.latency,
+        chunk_delay_s=args.chunk_delay,
+        default_reply=args.reply,
+        supports_tools=not args.no_tools,
+        supports_logprobs=not args.no_logprobs,
+        supports_json_schema=not args.no_json_schema,
+    )
     if args.fail_every:
         server.fail_every(args.fail_every, args.fail_status, retry_after=args.retry_after)
     if args.fail_rate:

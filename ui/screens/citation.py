@@ -11,8 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from agent.secrets import redact
-from agent.trace import Citation
+from agent.core.secrets import redact
+from agent.core.trace import Citation
 
 
 def citation_body(citation: Citation) -> str:
@@ -41,8 +41,10 @@ class CitationScreen(ModalScreen[None]):
         kind = {"chunk": "document chunk", "triple": "graph triple", "tool": "tool result"}.get(c.kind, c.kind)
         with Vertical(classes="dialog citation-dialog"):
             yield Static(Text(f"[{self.index}] {kind}", "bold"), classes="dialog-title")
-            yield Static(Text.assemble(("source ", "dim"), redact(c.source or "–"), ("   id ", "dim"), redact(c.id)),
-                         classes="citation-meta")
+            yield Static(
+                Text.assemble(("source ", "dim"), redact(c.source or "–"), ("   id ", "dim"), redact(c.id)),
+                classes="citation-meta",
+            )
             with VerticalScroll(classes="citation-text"):
                 yield Static(Text(citation_body(c)), id="citation-body")
             with Horizontal(classes="buttons"):

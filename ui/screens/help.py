@@ -24,7 +24,7 @@ EXTRA = [
 
 
 def key_label(key: str) -> str:
-    """"ctrl+n" -> "Ctrl+N", "escape" -> "Esc", "f1" -> "F1"; alternatives joined with " / "."""
+    """ "ctrl+n" -> "Ctrl+N", "escape" -> "Esc", "f1" -> "F1"; alternatives joined with " / "."""
     names = {"escape": "Esc", "pageup": "PageUp", "pagedown": "PageDown", "enter": "Enter", "tab": "Tab"}
 
     def one(k: str) -> str:

@@ -48,8 +48,7 @@ class HistoryScreen(ModalScreen[int | None]):
         table.clear()
         for conv in self.store.conversations():
             marker = "● " if conv.id == self.current else ""
-            table.add_row(self.fmt.when(conv.updated), str(conv.messages), Text(marker + conv.title),
-                          key=str(conv.id))
+            table.add_row(self.fmt.when(conv.updated), str(conv.messages), Text(marker + conv.title), key=str(conv.id))
         if not table.row_count:
             self.query_one(".dialog-hint", Static).update("No conversations yet · n new · Esc back")
 

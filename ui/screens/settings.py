@@ -10,7 +10,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from agent.config import LOCAL_ENDPOINT, ROLES, Settings
+from agent.core.config import LOCAL_ENDPOINT, ROLES, Settings
 from ui.format import Display, steady_cursors
 
 
@@ -60,8 +60,13 @@ class SettingsScreen(ModalScreen[list[RoleChoice] | None]):
                         resolved = self.settings.role(role)
                         current = resolved.endpoints[0] if resolved.endpoints[0] in names else names[0]
                         yield Static(role, classes="role-name")
-                        yield Select([(n, n) for n in names], value=current, allow_blank=False,
-                                     id=f"endpoint-{role}", compact=True)
+                        yield Select(
+                            [(n, n) for n in names],
+                            value=current,
+                            allow_blank=False,
+                            id=f"endpoint-{role}",
+                            compact=True,
+                        )
                         yield Input(resolved.model, id=f"model-{role}", compact=True)
                 yield Static(self._endpoints_text(), id="endpoints-info")
             with Horizontal(classes="buttons"):
@@ -75,8 +80,11 @@ class SettingsScreen(ModalScreen[list[RoleChoice] | None]):
         text = Text()
         for name in endpoint_names(self.settings):
             endpoint = self.settings.endpoints.get(name)
-            where = (", ".join(self.fmt.url(u) for u in endpoint.urls()) if endpoint is not None
-                     else self.fmt.endpoint(self.settings, name, self.local_url))
+            where = (
+                ", ".join(self.fmt.url(u) for u in endpoint.urls())
+                if endpoint is not None
+                else self.fmt.endpoint(self.settings, name, self.local_url)
+            )
             text.append(f"{name}", "bold")
             text.append(f"  {where}  ")
             text.append(key_status(self.settings, name) + "\n", "dim")

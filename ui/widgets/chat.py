@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-from agent.secrets import redact
-from agent.trace import Citation
+from agent.core.secrets import redact
+from agent.core.trace import Citation
 from ui.stream import LiveMarkdown
 
 KIND_LABEL = {"chunk": "doc", "triple": "graph", "tool": "tool"}
@@ -57,8 +57,15 @@ class AnswerMessage(Vertical):
             self.citation = citation
             self.index = index
 
-    def __init__(self, text: str = "", *, mode: str = "", citations: list[Citation] | None = None,
-                 footer: str = "", status: str = "pending") -> None:
+    def __init__(
+        self,
+        text: str = "",
+        *,
+        mode: str = "",
+        citations: list[Citation] | None = None,
+        footer: str = "",
+        status: str = "pending",
+    ) -> None:
         super().__init__(classes="answer-message")
         self._markdown = Markdown(redact(text), classes="answer-body")
         self.mode = mode
@@ -88,15 +95,23 @@ class AnswerMessage(Vertical):
             return redact(self.live.text)
         return self.body.source
 
-    def start_stream(self, on_render: Callable[[], None] | None = None,
-                     ready: Awaitable[object] | None = None) -> LiveMarkdown:
+    def start_stream(
+        self, on_render: Callable[[], None] | None = None, ready: Awaitable[object] | None = None
+    ) -> LiveMarkdown:
         """Begin streaming into the body; ``ready`` (this message's mount) is awaited before the first append."""
         self.status = "streaming"
         self.live = LiveMarkdown(self._markdown, on_render=on_render, ready=ready).start()
         return self.live
 
-    async def finish(self, *, status: str, text: str | None = None, citations: list[Citation] | None = None,
-                     footer: str = "", error: str | None = None) -> None:
+    async def finish(
+        self,
+        *,
+        status: str,
+        text: str | None = None,
+        citations: list[Citation] | None = None,
+        footer: str = "",
+        error: str | None = None,
+    ) -> None:
         """Settle the message: flush the stream, fix the text if the mode's final answer differs, add citations."""
         if self.live is not None:
             await self.live.finish()

@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import AwaitMount
 from textual.widgets import Collapsible, DataTable, Static, Tree
 
-from agent.trace import (
+from agent.core.trace import (
     Answer,
     DocsScored,
     KgStep,
@@ -63,8 +63,10 @@ class RunView(Vertical):
         self._last_call_error: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("▶ ", "bold"), (self.mode, "bold"), " · ", one_line(self.question, 200)),
-                     classes="run-header")
+        yield Static(
+            Text.assemble(("▶ ", "bold"), (self.mode, "bold"), " · ", one_line(self.question, 200)),
+            classes="run-header",
+        )
         yield Static(self._stats_text(), classes="run-stats")
 
     def _stats_text(self, wall_s: float | None = None, status: str = "running") -> Text:
@@ -100,7 +102,7 @@ class RunView(Vertical):
             return
         try:
             handler(event)
-        except Exception as exc:  # noqa: BLE001 - a display bug must never break the run it displays
+        except Exception as exc:
             self._add(Static(Text(f"(cannot show {kind}: {type(exc).__name__}: {exc})", "red")))
 
     # -- one method per event type ---------------------------------------------------------------------------
@@ -115,7 +117,9 @@ class RunView(Vertical):
         self.usage.retries += event.retries
         self.usage.cache_hits += int(event.cached)
         line = Text.assemble(
-            (event.role, "bold cyan"), " ", (event.model, ""),
+            (event.role, "bold cyan"),
+            " ",
+            (event.model, ""),
             f" · {event.prompt_tokens}→{event.completion_tokens} tok · {self.fmt.seconds(event.latency_s)}",
         )
         if event.stream:
@@ -135,8 +139,13 @@ class RunView(Vertical):
         self._add(Static(text, classes="plan"))
 
     def _on_plan(self, event: Plan) -> None:
-        text = Text.assemble(("planner ", "bold magenta"), one_line(event.thought, 600), "\n",
-                             ("  → next: ", "dim"), (event.next, "bold"))
+        text = Text.assemble(
+            ("planner ", "bold magenta"),
+            one_line(event.thought, 600),
+            "\n",
+            ("  → next: ", "dim"),
+            (event.next, "bold"),
+        )
         self._add(Static(text, classes="plan"))
 
     def _on_tool_call(self, event: ToolCallEvent) -> None:
@@ -149,8 +158,10 @@ class RunView(Vertical):
         self._add(box)
 
     def _on_tool_result(self, event: ToolResultEvent) -> None:
-        match = next((i for i, (name, step, *_) in enumerate(self._open_tools)
-                      if name == event.name and step == event.step), None)
+        match = next(
+            (i for i, (name, step, *_) in enumerate(self._open_tools) if name == event.name and step == event.step),
+            None,
+        )
         if event.ok:
             result = Text.assemble(("✓ ", "bold green"), short_json(event.output, 600))
         else:
@@ -167,8 +178,10 @@ class RunView(Vertical):
     def _on_docs_scored(self, event: DocsScored) -> None:
         kept = set(event.kept)
         summary = Text.assemble(
-            ("MAIN-RAG ", "bold yellow"), f"scoring {event.scoring} · bar τ = {event.threshold:.3f} ",
-            (f"(mean − {event.n:g}·σ)", "dim"), f" · kept {len(kept)}/{len(event.docs)}",
+            ("MAIN-RAG ", "bold yellow"),
+            f"scoring {event.scoring} · bar τ = {event.threshold:.3f} ",
+            (f"(mean − {event.n:g}·σ)", "dim"),
+            f" · kept {len(kept)}/{len(event.docs)}",
         )
         self._add(Static(summary, classes="docs-summary"))
         table: DataTable[Text] = DataTable(classes="docs-table", cursor_type="row", zebra_stripes=True)
@@ -177,15 +190,21 @@ class RunView(Vertical):
             name = one_line(doc.title or doc.source or doc.id, 60)
             is_kept = doc.id in kept
             style = "green" if is_kept else "dim"
-            table.add_row(Text(str(rank), style), Text(name, style), Text(f"{doc.score:+.3f}", style),
-                          Text("kept" if is_kept else "dropped", style))
+            table.add_row(
+                Text(str(rank), style),
+                Text(name, style),
+                Text(f"{doc.score:+.3f}", style),
+                Text("kept" if is_kept else "dropped", style),
+            )
         self._add(table)
 
     def _on_kg_step(self, event: KgStep) -> None:
         frontier = ", ".join(event.frontier[:6]) + (" …" if len(event.frontier) > 6 else "")
-        label = Text.assemble(("ToG ", "bold blue"), f"depth {event.depth} · {event.candidates} candidates · ",
-                              ("sufficient" if event.sufficient else "not sufficient yet",
-                               "green" if event.sufficient else "dim"))
+        label = Text.assemble(
+            ("ToG ", "bold blue"),
+            f"depth {event.depth} · {event.candidates} candidates · ",
+            ("sufficient" if event.sufficient else "not sufficient yet", "green" if event.sufficient else "dim"),
+        )
         tree: Tree[None] = Tree(label, classes="kg-tree")
         tree.root.expand()
         tree.root.add_leaf(Text(f"frontier: {one_line(frontier, 160)}"))
@@ -200,9 +219,15 @@ class RunView(Vertical):
 
     def _on_answer(self, event: Answer) -> None:
         cites = len(event.citations)
-        self._add(Static(Text.assemble(("answer ", "bold green"),
-                                       f"{len(event.text)} characters · {cites} citation{'s' if cites != 1 else ''}"),
-                         classes="answer-event"))
+        self._add(
+            Static(
+                Text.assemble(
+                    ("answer ", "bold green"),
+                    f"{len(event.text)} characters · {cites} citation{'s' if cites != 1 else ''}",
+                ),
+                classes="answer-event",
+            )
+        )
 
     def _on_run_end(self, event: RunEnd) -> None:
         self.finished = True

@@ -1,0 +1,1 @@
+"""The floor every layer stands on: configuration, the error tree, secrets, untrusted text and the trace."""
