@@ -12,6 +12,8 @@
    search_documents for the others; tools calls the calculator); the judge, explorer and answer roles get the
    server's default reply. The documents and graph are the examples/ corpus and graph, ingested into a temporary
    home (the embedding model runs once for that).
+3. A planner stuck on one tool call (the same thought and the same call every step): LLM calls and tool runs
+   per question in tools mode.
 
 Prints a table; saves bench/results/loop.json.
 """
@@ -83,6 +85,9 @@ class StubLLM:
 
     async def complete(self, messages: list[dict[str, Any]], **options: Any) -> Completion:
         return self._script(self.name, messages)
+
+    async def respond(self, messages: list[dict[str, Any]], on_delta: Any = None, **options: Any) -> str:
+        return self._script(self.name, messages).text or ""
 
     @asynccontextmanager
     async def stream(self, messages: list[dict[str, Any]], **options: Any) -> Any:
@@ -282,6 +287,29 @@ async def calls_per_mode(
     return out
 
 
+async def stuck_planner(base_url: str, home: Path, server: FakeOpenAIServer, questions: int) -> dict[str, Any]:
+    """A planner stuck on one tool call (the 135M model did this): the same thought, the same current_datetime
+    call, every step. LLM calls and tool runs per question show what the loop guards save."""
+    server.reset()
+    server.reply("I need the current time first. Next: caller.", system_contains="You are the planner")
+    server.reply(Reply.tool_call("current_datetime", {}), system_contains="You are the caller")
+    server.reply("I could not find that out [1].", system_contains="You are the summarizer")
+    settings = _settings(base_url, home)
+    calls: list[int] = []
+    runs: list[int] = []
+    async with LLMHub(settings) as hub:
+        for i in range(questions):
+            trace = Trace()
+            await answer_tools(f"Who built the H4 marine chronometer? ({i})", hub, trace, None)
+            calls.append(trace.usage.llm_calls)
+            runs.append(sum(e.type == "tool_result" and not getattr(e, "skipped", False) for e in trace.events))
+    return {
+        "questions": questions,
+        "llm_calls_mean": round(statistics.mean(calls), 2),
+        "tool_runs_mean": round(statistics.mean(runs), 2),
+    }
+
+
 # -- main ------------------------------------------------------------------------------------------------------------
 
 
@@ -297,6 +325,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             _script_server(server)
             http = await overhead_http(server.base_url, base / "http", questions)
             modes = await calls_per_mode(server.base_url, base / "modes", args.modes.split(","), rows, server)
+            stuck = await stuck_planner(server.base_url, base / "stuck", server, 5)
     return {
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -304,6 +333,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "overhead_stub_llm": stub,
         "overhead_fake_http": http,
         "llm_calls_per_question": modes,
+        "stuck_planner": stuck,
     }
 
 
@@ -326,6 +356,11 @@ def main() -> int:
         span = "" if row["llm_calls_min"] is None else f" (min {row['llm_calls_min']}, max {row['llm_calls_max']})"
         errs = f"  errors: {row['errors']}" if row["errors"] else ""
         print(f"  {mode:<7} {calls}{span}  {row['answered']}/{row['questions']} answered{errs}")
+    stuck = result["stuck_planner"]
+    print(
+        f"  stuck planner (same call every step): {stuck['llm_calls_mean']:.2f} LLM calls, "
+        f"{stuck['tool_runs_mean']:.2f} tool runs per question"
+    )
     setup = result["llm_calls_per_question"]["setup"]
     if setup:
         print(f"  setup: {json.dumps(setup)[:300]}")

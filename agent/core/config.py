@@ -191,6 +191,20 @@ class LoopSettings(_Section):
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
+    max_repeats: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="repeats tolerated (a plan word for word like the previous one, or the previous step's tool "
+        "call again, which is never run twice in a row); one more and the summarizer answers from what was gathered",
+    )
+    planner_max_tokens: int = Field(192, ge=16, description="cap on one planner reply (a thought and Next: …)")
+    caller_max_tokens: int = Field(256, ge=16, description="cap on one caller reply (one tool call or a chain)")
+    planner: Literal["auto", "llm", "router"] = Field(
+        "auto",
+        description="auto mode's front half: llm runs the planner with the evidence router's route as a hint, "
+        "router lets the router decide alone; auto: router on the embedded model, llm elsewhere",
+    )
 
 
 class Settings(_Section):

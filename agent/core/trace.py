@@ -96,6 +96,7 @@ class ToolResultEvent(_Event):
     error: str | None = None
     step: str | None = None
     latency_s: float = 0.0
+    skipped: bool = Field(False, description="not run: the previous step's call again (its result is in hand)")
 
 
 class ScoredDoc(BaseModel):

@@ -16,6 +16,11 @@ Choices where the reference is silent or does not apply:
   ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are not run again.
 - "give up" cannot restart a search here (no DFSDT): the summarizer answers honestly, saying what failed.
 - When ``loop.max_steps`` is spent, the summarizer answers with what was gathered and says what is missing.
+- Guards for every model (small ones get stuck): the previous step's tool call is never run again with the same
+  arguments (the planner is told its result is in hand; the trace records it as skipped); that, and a plan
+  repeating the previous plan word for word, count against ``loop.max_repeats``; past it, the summarizer answers
+  from what was gathered. Planner and caller replies are capped (``loop.planner_max_tokens``,
+  ``loop.caller_max_tokens``): a thought or a tool call never needs the role's full answer budget.
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ class Loop:
         self._json_fallback: dict[str, int] = {}  # role -> how much of response_format its endpoint refused
         self.state = LoopState(question)
         self._done_calls: dict[str, ToolResult] = {}
+        self._last_call: str | None = None  # the previous step's call, as a key: never run twice in a row
+        self._last_plan: str | None = None
+        self.repeats = 0
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
@@ -106,7 +114,12 @@ class Loop:
             if decision.next == "give up":
                 note = prompts.GIVE_UP_NOTE.format(reason=decision.thought or "(no reason given)")
                 return await self.summarize(on_delta, note=note)
-            await self.call_and_observe(step, decision.thought)
+            repeated_plan = bool(decision.thought) and decision.thought == self._last_plan
+            self._last_plan = decision.thought
+            if repeated_plan and self._repeat_budget_spent():
+                return await self.stop_repeating(on_delta, "the same plan again")
+            if not await self.call_and_observe(step, decision.thought) and self._repeat_budget_spent():
+                return await self.stop_repeating(on_delta, "the same tool call again")
         self.trace.emit(
             Plan(
                 thought=f"The step budget ({steps}) is spent: the summarizer answers with what was gathered.",
@@ -115,12 +128,32 @@ class Loop:
         )
         return await self.summarize(on_delta, note=prompts.BUDGET_NOTE.format(steps=steps))
 
+    def _repeat_budget_spent(self) -> bool:
+        self.repeats += 1
+        return self.repeats > self.settings.max_repeats
+
+    async def stop_repeating(self, on_delta: Delta, what: str) -> Answer:
+        """The repetition budget is spent: answer honestly from what was gathered."""
+        self.trace.emit(
+            Plan(
+                thought=f"The planner repeated itself ({what}) past loop.max_repeats = {self.settings.max_repeats}: "
+                "the summarizer answers with what was gathered.",
+                next="summarizer",
+            )
+        )
+        return await self.summarize(on_delta, note=prompts.REPEAT_NOTE.format(what=what))
+
+    def reply_tokens(self, llm: LLM) -> int:
+        """max_tokens of one reply: the role's, capped for the planner and the caller."""
+        cap = {"planner": self.settings.planner_max_tokens, "caller": self.settings.caller_max_tokens}.get(llm.name)
+        return min(llm.role.max_tokens, cap) if cap else llm.role.max_tokens
+
     def history(self, llm: LLM, fixed_chars: int) -> str:
         """The shared transcript, fitted to ``llm``'s context window when the endpoint told us its size."""
         window = llm.capabilities.context_length
         if not window:
             return self.state.render()
-        budget = (window - llm.role.max_tokens - 64) * CHARS_PER_TOKEN - fixed_chars
+        budget = (window - self.reply_tokens(llm) - 64) * CHARS_PER_TOKEN - fixed_chars
         return self.state.render(max(1000, budget))
 
     # -- planner -----------------------------------------------------------------------------------------------
@@ -144,10 +177,13 @@ class Loop:
         ]
         last = ""
         for _ in range(self.settings.parse_retries + 1):
+            max_tokens = self.reply_tokens(self.planner)
             if self.settings.plan_format == "json":
-                completion = await self.structured(self.planner, messages, prompts.PLAN_SCHEMA, "plan")
+                completion = await self.structured(
+                    self.planner, messages, prompts.PLAN_SCHEMA, "plan", max_tokens=max_tokens
+                )
             else:
-                completion = await self.planner.complete(messages)
+                completion = await self.planner.complete(messages, max_tokens=max_tokens)
             try:
                 return parse_plan(completion.text)
             except PlanParseError as exc:
@@ -190,29 +226,30 @@ class Loop:
         return specs
 
     async def _complete_caller(self, messages: list[dict[str, Any]]) -> Completion:
+        max_tokens = self.reply_tokens(self.caller)
         if self.format == "native":
-            return await self.caller.complete(messages, tools=self.tool_specs())
+            return await self.caller.complete(messages, tools=self.tool_specs(), max_tokens=max_tokens)
         if self.format == "json":
             schema = tool_prompts.call_schema(
                 [(t.name, t.parameters) for t in self.registry], chains=self.settings.chains
             )
-            return await self.structured(self.caller, messages, schema, "tool_call")
-        return await self.caller.complete(messages, stop=TEXT_STOPS)
+            return await self.structured(self.caller, messages, schema, "tool_call", max_tokens=max_tokens)
+        return await self.caller.complete(messages, stop=TEXT_STOPS, max_tokens=max_tokens)
 
     async def structured(
-        self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any], name: str
+        self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any], name: str, **options: Any
     ) -> Completion:
         """A completion constrained to ``schema`` when the endpoint can; a 400 drops the schema, then the format."""
-        options = response_formats(llm, schema, name)
-        level = min(self._json_fallback.get(llm.name, 0), len(options) - 1)  # how many options were refused
-        response_format = options[level]
+        formats = response_formats(llm, schema, name)
+        level = min(self._json_fallback.get(llm.name, 0), len(formats) - 1)  # how many formats were refused
+        response_format = formats[level]
         try:
-            return await llm.complete(messages, response_format=response_format)
+            return await llm.complete(messages, response_format=response_format, **options)
         except EndpointError as exc:
             if response_format is None or exc.status not in (400, 422, 500):  # llama-cpp-python says 500
                 raise
             self._json_fallback[llm.name] = level + 1
-            return await self.structured(llm, messages, schema, name)
+            return await self.structured(llm, messages, schema, name, **options)
 
     def _parse_call(self, completion: Completion) -> CallRequest:
         chains, max_steps = self.settings.chains, self.settings.chain_max_steps
@@ -272,20 +309,36 @@ class Loop:
         )
         return result
 
-    async def call_and_observe(self, step: int, thought: str) -> None:
+    async def call_and_observe(self, step: int, thought: str) -> bool:
+        """One caller turn and its observation; False when the call repeated the previous step's and was not run."""
         self._done_calls.clear()  # reuse results only within one step's chain repairs, never across steps
         messages = self.caller_messages(thought)
         request, error = await self.ask_caller(messages, str(step))
         if request is None:
+            self._last_call = None
             self.state.add_call("(no usable call)")
             self.state.add_observation("ERROR: " + prompts.FAILED_CALL_NOTE.format(error=error))
-            return
+            return True
+        key = _call_key(request)
+        if key == self._last_call:
+            self.skip_repeat(request, str(step))
+            return False
+        self._last_call = key
         if request.kind == "call":
             result = await self.invoke(request.name, request.arguments, str(step))
             self.state.add_call(request.render())
             self.state.add_observation(result.observation(self.settings.observation_chars), [(str(step), result)])
-            return
+            return True
         await self.run_chain_with_repairs(step, request, messages)
+        return True
+
+    def skip_repeat(self, request: CallRequest, label: str) -> None:
+        """The previous step's call again: not run; the trace marks it skipped, the planner hears why."""
+        note = prompts.REPEATED_CALL_NOTE.format(call=request.name)
+        self.trace.emit(ToolCallEvent(name=request.name, arguments=request.arguments, step=label))
+        self.trace.emit(ToolResultEvent(name=request.name, ok=False, skipped=True, error=note, step=label))
+        self.state.add_call(request.render())
+        self.state.add_observation(note)
 
     async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
         """Run the chain; on failure, feed the attributed error back and run the caller's fix (ATC §4.2)."""
@@ -343,6 +396,13 @@ def _echo(completion: Completion) -> dict[str, Any]:
             f"Action: {c.function.name}\nAction Input: {c.function.arguments}" for c in completion.tool_calls
         )
     return {"role": "assistant", "content": text or "(empty)"}
+
+
+def _call_key(request: CallRequest) -> str:
+    """What makes two calls the same: the tool and its arguments (a chain: its rendered program)."""
+    if request.kind == "call":
+        return json.dumps([request.name, request.arguments], sort_keys=True, default=str)
+    return request.render()
 
 
 def _as_chain(request: CallRequest) -> CallRequest:

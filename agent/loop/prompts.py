@@ -96,3 +96,11 @@ Answer with what the history supports and say plainly what is still missing.
 """
 
 FAILED_CALL_NOTE = "The caller could not produce a usable tool call: {error}"
+
+REPEATED_CALL_NOTE = """NOT RUN: {call} is the same tool call, with the same arguments, as the previous step's. \
+Its result is already in hand in the observation above: use it. Next, either call a different tool or let the \
+summarizer answer."""
+
+REPEAT_NOTE = """The run stopped because the planner kept repeating itself ({what}).
+Answer with what the history supports and say plainly what is still missing.
+"""

@@ -653,6 +653,7 @@ async def test_history_is_fitted_to_a_small_context_window(hub: LLMHub, fake_ser
         return f"page {day}: " + "sun and moon tables " * 60
 
     hub.settings.loop.max_steps = 4
+    hub.settings.loop.max_repeats = 3  # the same plan each step, on purpose: this test is about the context window
     script(
         fake_server,
         planner=["Read more. Next: caller."],
