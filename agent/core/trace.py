@@ -81,6 +81,16 @@ class Plan(_Event):
     next: str
 
 
+class RouteEvent(_Event):
+    """Auto mode's evidence router chose how to answer (agent/loop/router.py)."""
+
+    type: Literal["route"] = "route"
+    route: Literal["kg", "rag", "tool", "direct"]
+    reason: str
+    tool: str | None = None
+    alone: bool = Field(False, description="the router decided alone; else the route was a hint to the planner")
+
+
 class ToolCallEvent(_Event):
     type: Literal["tool_call"] = "tool_call"
     name: str
@@ -157,6 +167,7 @@ Event = Annotated[
     | Rewrite
     | LlmCall
     | Plan
+    | RouteEvent
     | ToolCallEvent
     | ToolResultEvent
     | DocsScored

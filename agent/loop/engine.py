@@ -83,8 +83,11 @@ def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[s
 class Loop:
     """One run of the loop over one question (state lives here; the module functions stay stateless)."""
 
-    def __init__(self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *, knows: str = "") -> None:
+    def __init__(
+        self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *, knows: str = "", hint: str = ""
+    ) -> None:
         self.question = question
+        self.hint = hint  # the evidence router's advice (auto mode), shown to the planner
         self.hub = hub
         self.trace = trace
         self.registry = registry
@@ -164,6 +167,8 @@ class Loop:
 
     async def plan(self, *, steps_left: int) -> PlanDecision:
         knows = f"{prompts.KNOWS_HEADER}{data_block('knowledge', neutralize(self.knows))}\n\n" if self.knows else ""
+        if self.hint:
+            knows += f"{prompts.HINT_HEADER}{neutralize(self.hint)}\n\n"
         system = prompts.PLANNER_SYSTEM.format(tool_docs=self.registry.docs())
         if self.settings.plan_format == "json":
             system += "\n" + prompts.PLAN_JSON_FORMAT
@@ -325,12 +330,17 @@ class Loop:
             return False
         self._last_call = key
         if request.kind == "call":
-            result = await self.invoke(request.name, request.arguments, str(step))
-            self.state.add_call(request.render())
-            self.state.add_observation(result.observation(self.settings.observation_chars), [(str(step), result)])
+            await self.observe_call(request, str(step))
             return True
         await self.run_chain_with_repairs(step, request, messages)
         return True
+
+    async def observe_call(self, request: CallRequest, label: str) -> ToolResult:
+        """Run one call and record it and its observation in the history (also the router's one-tool route)."""
+        result = await self.invoke(request.name, request.arguments, label)
+        self.state.add_call(request.render())
+        self.state.add_observation(result.observation(self.settings.observation_chars), [(label, result)])
+        return result
 
     def skip_repeat(self, request: CallRequest, label: str) -> None:
         """The previous step's call again: not run; the trace marks it skipped, the planner hears why."""

@@ -87,6 +87,8 @@ SOURCES_HEADER = "Sources you may cite:\n"
 
 KNOWS_HEADER = "What the knowledge tools hold:\n"
 
+HINT_HEADER = "Hint (a cheap look at the evidence, not an order): "
+
 GIVE_UP_NOTE = """The planner gave up: {reason}
 Tell the user honestly what could not be done and why, and give only what the history really supports.
 """

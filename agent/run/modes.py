@@ -94,7 +94,14 @@ def _needs_graph(settings: Settings) -> None:
 MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in (
-        Mode("auto", "the planner picks documents, graph or tools", _answer_auto, _nothing_needed, True, "standalone"),
+        Mode(
+            "auto",
+            "an evidence router picks documents, graph, a tool or none",
+            _answer_auto,
+            _nothing_needed,
+            True,
+            "standalone",
+        ),
         Mode("direct", "the model alone, no retrieval", _answer_direct, _nothing_needed, False, "chat"),
         Mode("rag", "documents, filtered by MAIN-RAG", _answer_rag, _needs_documents, True, "standalone"),
         Mode("kg", "the knowledge graph, Think-on-Graph", _answer_kg, _needs_graph, True, "standalone"),

@@ -20,6 +20,7 @@ from agent.core.trace import (
     LlmCall,
     Plan,
     Rewrite,
+    RouteEvent,
     RunEnd,
     RunStart,
     ToolCallEvent,
@@ -136,6 +137,17 @@ class RunView(Vertical):
 
     def _on_rewrite(self, event: Rewrite) -> None:
         text = Text.assemble(("follow-up ", "bold magenta"), ("read as: ", "dim"), one_line(event.standalone, 600))
+        self._add(Static(text, classes="plan"))
+
+    def _on_route(self, event: RouteEvent) -> None:
+        target = f"{event.route} ({event.tool})" if event.tool else event.route
+        text = Text.assemble(
+            ("route ", "bold magenta"),
+            (target, "bold"),
+            ("  decided by the router" if event.alone else "  a hint to the planner", "dim"),
+            "\n  ",
+            one_line(event.reason, 600),
+        )
         self._add(Static(text, classes="plan"))
 
     def _on_plan(self, event: Plan) -> None:
