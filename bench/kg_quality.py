@@ -4,15 +4,21 @@ Data: /work/shared/data/kg/metaqa (see its SOURCE.md). Only questions whose gold
 question's relation path over the partial KB are used (the check file's column 4), so every question is
 answerable from the graph. These are NOT MetaQA numbers: the KB is partial and the sample small.
 
+Hop 3 has no shared question file, so it is built here from the KB with its own relation paths, in MetaQA's
+3-hop shapes (movie → director → other movies → their actors, …); the gold set is the traversal excluding every
+entity already visited (MetaQA 3-hop semantics), kept when it has 1-8 answers.
+
 Metrics per configuration (LLM pruning vs cheap pruning):
 - Hits@1: the model's answer (the ``{…}`` it gave, else its first line) matches a gold answer under ToG's EM rule
   (lower-case, spaces removed, substring either way);
 - exact@1: the same, but equality after normalisation;
+- accuracy: some gold answer occurs in the whole answer text (normalised);
 - gold in paths: some gold answer is an entity of the triples the search kept (retrieval, independent of the
   tiny model's answering);
 - LLM calls, seconds per question, fallbacks, topic-entity linking accuracy.
 
-Usage: python bench/kg_quality.py [--n 20] [--configs llm,bm25] [--width 2 --depth 2 --max-tokens 96]
+Usage: python bench/kg_quality.py [--n 20] [--hops 2,3] [--configs llm@2,bm25@3] [--width 2 --max-tokens 64]
+A config is prune[:backtrack][@depth]; "embedded" is the embedded model's defaults (KgSettings().lean(True)).
 Starts the embedded llama.cpp server itself (agent.llm.local_server, through LLMHub).
 Writes bench/results/kg_quality.json.
 """
@@ -75,6 +81,70 @@ def answerable(hop: int) -> list[dict]:
     return items
 
 
+THREE_HOP_PATHS = (  # (qtype, [(relation, forward?)], question template)
+    (
+        "movie_to_director_to_movie_to_actor",
+        [("directed_by", True), ("directed_by", False), ("starred_actors", True)],
+        "who acted in the films directed by the director of [{}]",
+    ),
+    (
+        "movie_to_writer_to_movie_to_genre",
+        [("written_by", True), ("written_by", False), ("has_genre", True)],
+        "what genres are the films written by the writer of [{}]",
+    ),
+    (
+        "movie_to_director_to_movie_to_year",
+        [("directed_by", True), ("directed_by", False), ("release_year", True)],
+        "when were the films directed by the director of [{}] released",
+    ),
+    (
+        "movie_to_writer_to_movie_to_director",
+        [("written_by", True), ("written_by", False), ("directed_by", True)],
+        "who directed the films written by the writer of [{}]",
+    ),
+)
+
+
+def three_hop(n: int, seed: int, path: Path = DATA / "kb_partial_keallm.txt.gz") -> list[dict]:
+    """``n`` 3-hop questions over the shared KB, drawn per relation path in turn, each with its gold set."""
+    forward: dict[tuple[str, str], set[str]] = {}
+    backward: dict[tuple[str, str], set[str]] = {}
+    movies: set[str] = set()
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("|")
+            if len(parts) == 3 and all(parts):
+                h, r, t = parts
+                forward.setdefault((h, r), set()).add(t)
+                backward.setdefault((t, r), set()).add(h)
+                if r == "directed_by":
+                    movies.add(h)
+    rng = random.Random(seed)
+    pool = sorted(movies)
+    rng.shuffle(pool)
+    items: list[dict] = []
+    for round_ in range(len(pool)):
+        qtype, hops, template = THREE_HOP_PATHS[len(items) % len(THREE_HOP_PATHS)]
+        topic = pool[round_]
+        first = forward.get((topic, hops[0][0]), set())
+        if len(first) != 1:  # one director / writer: a clean chain
+            continue
+        frontier, visited = {topic}, {topic}
+        for relation, ahead in hops:
+            step = set()
+            for node in frontier:
+                step |= (forward if ahead else backward).get((node, relation), set())
+            frontier = step - visited
+            visited |= step
+        if 1 <= len(frontier) <= 8:
+            items.append(
+                {"hop": 3, "question": template.format(topic), "topic": topic, "gold": sorted(frontier), "qtype": qtype}
+            )
+        if len(items) >= n:
+            break
+    return items
+
+
 def _tog_em(prediction: str, gold: list[str]) -> bool:
     pred = prediction.lower().replace(" ", "")
     if len(pred) < 2:
@@ -89,6 +159,7 @@ def score(result, item: dict) -> dict:
     return {
         "hit": _tog_em(text, item["gold"]),
         "exact": normalize(text) in gold_norm,
+        "accurate": any(g and g in normalize(result.answer) for g in gold_norm),
         "gold_in_paths": bool(gold_norm & (kept - {normalize(item["topic"])})),
         "linked": bool(result.topic_entities) and normalize(result.topic_entities[0].name) == normalize(item["topic"]),
     }
@@ -141,6 +212,7 @@ def summarize(rows: list[dict]) -> dict:
             "errors": n - len(ok),
             "hits@1": round(sum(r["hit"] for r in ok) / n, 3),
             "exact@1": round(sum(r["exact"] for r in ok) / n, 3),
+            "accuracy": round(sum(r["accurate"] for r in ok) / n, 3),
             "gold_in_paths": round(sum(r["gold_in_paths"] for r in ok) / n, 3),
             "linked": round(sum(r["linked"] for r in ok) / n, 3),
             "llm_calls_mean": round(sum(r["llm_calls"] for r in ok) / max(len(ok), 1), 2),
@@ -153,32 +225,44 @@ def summarize(rows: list[dict]) -> dict:
 def _previous(args: argparse.Namespace) -> list[dict]:
     """Configurations already measured on the same sample (so one can be re-run without the others)."""
     try:
-        old = json.loads(RESULTS.read_text(encoding="utf-8"))
+        old = json.loads(args.out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    if old.get("questions_per_hop") != args.n or old.get("sample_seed", 7) != args.seed:
-        return []
-    return [
-        c
-        for c in old.get("configs", [])
-        if c["settings"]["width"] == args.width and c["settings"]["depth"] == args.depth
-    ]
+    same = (old.get("questions_per_hop"), old.get("sample_seed"), old.get("hops")) == (args.n, args.seed, args.hops)
+    return old.get("configs", []) if same else []
+
+
+def config_settings(label: str, args: argparse.Namespace) -> KgSettings:
+    """``prune[:backtrack][@depth]``, or ``embedded``: what the embedded model runs by default."""
+    common = {"output_format": args.output_format, "link_embeddings": False, "max_topic_entities": 1}
+    if label == "embedded":
+        return KgSettings(**common).lean(True)
+    spec, _, depth = label.partition("@")
+    prune, _, backtrack = spec.partition(":")
+    return KgSettings(
+        width=args.width,
+        depth=int(depth or 2),
+        max_tokens=args.max_tokens,
+        prune=prune,
+        backtrack=backtrack or "relation",
+        **common,
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20, help="questions per hop")
+    parser.add_argument("--hops", default="2,3", help="1 and 2: the shared MetaQA samples; 3: built from the KB")
     parser.add_argument(
         "--configs",
-        default="llm,bm25",
-        help="comma-separated prune settings (llm, bm25, embedding), each optionally with "
-        "':entity' for backtrack = entity, e.g. bm25:entity",
+        default="llm@2,bm25@3",
+        help="comma-separated prune[:backtrack][@depth] (prune: llm, bm25, embedding), or embedded",
     )
     parser.add_argument("--width", type=int, default=2)
-    parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--output-format", default="auto", choices=("auto", "text", "json"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -187,10 +271,13 @@ async def main() -> None:
     print(f"KB: {len(graph)} entities, {graph.num_triples} triples, loaded in {load_s:.1f} s", flush=True)
     rng = random.Random(args.seed)
     items = []
-    for hop in (1, 2):
+    for hop in (int(h) for h in args.hops.split(",")):
+        if hop == 3:
+            items += three_hop(args.n, args.seed)
+            continue
         pool = answerable(hop)
         items += rng.sample(pool, min(args.n, len(pool)))
-    print(f"questions: {len(items)} ({args.n} per hop, answerable rows only)", flush=True)
+    print(f"questions: {len(items)} ({args.n} per hop {args.hops}, answerable rows only)", flush=True)
 
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home))  # no endpoint: the hub starts the embedded llama.cpp server
@@ -200,32 +287,23 @@ async def main() -> None:
             print(f"local model: json_schema={caps.json_schema}, streaming={caps.streaming}", flush=True)
             results = _previous(args)
             for label in args.configs.split(","):
-                prune, _, backtrack = label.partition(":")
-                kg = KgSettings(
-                    width=args.width,
-                    depth=args.depth,
-                    max_tokens=args.max_tokens,
-                    prune=prune,
-                    output_format=args.output_format,
-                    link_embeddings=False,
-                    max_topic_entities=1,
-                    backtrack=backtrack or "relation",
-                )
+                kg = config_settings(label, args)
                 t0 = time.perf_counter()
                 outcome = await run_config(hub, graph, items, kg, label)
                 outcome["wall_s"] = round(time.perf_counter() - t0, 1)
                 results = [r for r in results if r["label"] != label] + [outcome]
                 print(json.dumps({label: outcome["summary"]}, indent=1), flush=True)
-                RESULTS.parent.mkdir(parents=True, exist_ok=True)
-                RESULTS.write_text(
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(
                     json.dumps(
                         {
-                            "note": "MetaQA 1/2-hop sample over a PARTIAL WikiMovies KB; answerable rows only; "
-                            "bundled SmolLM2-135M; not comparable to published MetaQA numbers",
+                            "note": "MetaQA 2-hop sample and KB-built 3-hop questions over a PARTIAL WikiMovies KB; "
+                            "answerable rows only; bundled SmolLM2-135M; not comparable to published MetaQA numbers",
                             "model": "smollm2-135m-instruct (llama.cpp, bundled)",
                             "json_schema": caps.json_schema,
                             "kb": {"entities": len(graph), "triples": graph.num_triples, "load_s": round(load_s, 2)},
                             "questions_per_hop": args.n,
+                            "hops": args.hops,
                             "sample_seed": args.seed,
                             "configs": results,
                         },
@@ -233,7 +311,7 @@ async def main() -> None:
                     ),
                     encoding="utf-8",
                 )
-    print(f"saved {RESULTS}")
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":

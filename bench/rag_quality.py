@@ -8,6 +8,7 @@ questions, the top-K retrieved paragraphs go to
   - plain RAG (Agent-3 over all K documents, retrieval order),
   - MAIN-RAG as specified (judge log-odds, τ = mean, n = 0),
   - MAIN-RAG with score_mix = W (z(judge) mixed with z(retrieval cosine); same judge calls, re-selected),
+  - MAIN-RAG with a cap of C chunks (the faithful judge's bar, then only its C best; same judge calls),
 and we report the filter's precision/recall against the supporting flags, the AUC of judge scores and of
 cosine similarity for separating supporting from other paragraphs, and answer EM / F1 / match (gold contained).
 
@@ -44,7 +45,7 @@ from agent.core.config import Settings
 from rag.ingest import ingest_paths
 from rag.retrieve import retrieve_sync
 
-DEFAULT_DATA = Path("/work/shared/data/rag")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "rag"  # the checkout sits next to shared/, wherever that is
 RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
 KS = (2, 5, 10)
 
@@ -204,6 +205,7 @@ async def llm_part(
     settings: Settings,
     docs_per_question: int,
     mix_weight: float,
+    cap_chunks: int,
     log: Any,
     *,
     deadline: float | None = None,
@@ -230,7 +232,7 @@ async def llm_part(
                 q["question"], docs, agents, rag, predictor_max_tokens=rag.predictor_max_tokens
             )
             variants: dict[str, Any] = {}
-            for label, weight in (("main_rag", 0.0), (f"main_rag_mix{mix_weight:g}", mix_weight)):
+            for label, weight, cap in variant_specs(mix_weight, cap_chunks):
                 for j, value in zip(
                     judged,
                     mix_scores([j.judge_score for j in judged], [j.doc.similarity for j in judged], weight),
@@ -238,6 +240,7 @@ async def llm_part(
                 ):
                     j.score = value
                 threshold, kept, used_all = select(judged, rag.n)
+                kept = kept[:cap] if cap else kept
                 answer = await answer_from(
                     agents.final, q["question"], [j.doc for j in kept], max_tokens=rag.final_max_tokens
                 )
@@ -270,15 +273,24 @@ async def llm_part(
                 f"plain={plain.strip()[:60]!r}  kept={len(variants['main_rag']['kept'])}/{len(docs)}"
             )
             if checkpoint is not None:
-                checkpoint({"summary": summarize(rows, mix_weight), "rows": rows, "partial": True})
-    summary = summarize(rows, mix_weight)
+                checkpoint({"summary": summarize(rows, mix_weight, cap_chunks), "rows": rows, "partial": True})
+    summary = summarize(rows, mix_weight, cap_chunks)
     summary["judge_capabilities"] = {"logprobs": caps.logprobs}
     return {"summary": summary, "rows": rows}
 
 
-def summarize(rows: list[dict[str, Any]], mix_weight: float) -> dict[str, Any]:
+def variant_specs(mix_weight: float, cap_chunks: int) -> list[tuple[str, float, int]]:
+    """(label, score_mix weight, cap on kept chunks or 0) for the three embedded-default candidates."""
+    return [
+        ("main_rag", 0.0, 0),
+        (f"main_rag_mix{mix_weight:g}", mix_weight, 0),
+        (f"main_rag_cap{cap_chunks}", 0.0, cap_chunks),
+    ]
+
+
+def summarize(rows: list[dict[str, Any]], mix_weight: float, cap_chunks: int) -> dict[str, Any]:
     out: dict[str, Any] = {"questions": len(rows)}
-    variants = ["plain_rag", "main_rag", f"main_rag_mix{mix_weight:g}"]
+    variants = ["plain_rag", *(label for label, _, _ in variant_specs(mix_weight, cap_chunks))]
     for variant in variants:
         answers = [(r[variant]["answer"], r["answers"]) for r in rows]
         entry: dict[str, Any] = {
@@ -339,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--docs", type=int, default=5, help="retrieved documents per question for part 2")
     parser.add_argument("--mix", type=float, default=0.5, help="score_mix weight of the variant")
+    parser.add_argument("--cap", type=int, default=2, help="chunk cap of the capped variant")
     parser.add_argument("--retrieval-only", action="store_true")
     parser.add_argument(
         "--hybrid",
@@ -392,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 deadline = began + 60 * args.max_minutes if args.max_minutes else None
                 return await llm_part(
-                    picked, llm_settings, args.docs, args.mix, log, deadline=deadline, checkpoint=checkpoint
+                    picked, llm_settings, args.docs, args.mix, args.cap, log, deadline=deadline, checkpoint=checkpoint
                 )
 
         result["llm"] = asyncio.run(run())
@@ -400,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             "questions": len(picked),
             "docs": args.docs,
             "mix": args.mix,
+            "cap": args.cap,
             "hybrid": settings.rag.hybrid,
             "model": "SmolLM2-135M-Instruct (llama.cpp)",
         }

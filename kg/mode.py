@@ -17,7 +17,7 @@ from agent.core.trace import Answer, Citation, Trace
 from agent.llm.client import LLM
 from agent.llm.hub import LLMHub
 from kg.linking import TopicEntity, link_entities
-from kg.store import KnowledgeGraph, Triple, graph_dir, open_graph
+from kg.store import KnowledgeGraph, Triple, graph_dir, normalize, open_graph
 from kg.tog import ThinkOnGraph
 
 
@@ -79,7 +79,7 @@ async def query_graph(
     search = ThinkOnGraph(graph, explorer, summarizer, settings, trace=trace, on_delta=on_delta)
     result = await search.run(question, [t.id for t in topics])
     return GraphAnswer(
-        answer=result.answer,
+        answer=answer_first(result.answer, result.short_answer),
         short_answer=result.short_answer,
         paths=result.paths,
         citations=cite(result.triples),
@@ -89,6 +89,16 @@ async def query_graph(
         sufficient=result.sufficient,
         depth=result.depth,
     )
+
+
+def answer_first(text: str, short: str | None) -> str:
+    """The reply with its {answer} leading: small models echo the path first and name the entity last."""
+    if not short:
+        return text
+    head = normalize(text.lstrip().lstrip("{"))
+    if head.startswith(normalize(short)):
+        return text
+    return f"{short}. {text}"
 
 
 async def answer_kg(question: str, hub: LLMHub, trace: Trace, on_delta: Callable[[str], None] | None) -> Answer:

@@ -184,8 +184,8 @@ def evaluate_messages(question: str, triples_block: str, *, json_mode: bool) -> 
 
 
 ANSWER_TASK = (
-    "Answer the question using the knowledge triplets and your own knowledge. Reply in one or two sentences and "
-    "put the final answer in braces, like {answer}."
+    "Answer the question using the knowledge triplets and your own knowledge. Start the reply with the answer "
+    "itself, the entity's name in braces, like {answer}; then one short sentence saying which triplets support it."
 )
 
 
@@ -197,8 +197,7 @@ def answer_messages(question: str, triples_block: str) -> list[dict]:
         DATA_REMINDER,
         "",
         "Example:",
-        _triples_instance(ex["question"], triples_text(ex["triples"])) + f" {ex['why']} The answer is "
-        f"{{{ex['answer']}}}.",
+        _triples_instance(ex["question"], triples_text(ex["triples"])) + f" {{{ex['answer']}}}. {ex['why']}",
     ]
     return [
         {"role": "system", "content": "\n".join(parts)},

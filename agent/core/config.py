@@ -154,17 +154,27 @@ class KgSettings(_Section):
     embedding_max_entities: int = Field(200_000, ge=0, description="no name embeddings for larger graphs")
     embedding_model: str = Field("all-MiniLM-L6-v2", description="for linking and prune = 'embedding'")
     local_width: int = Field(2, ge=1, le=20, description="width cap on the embedded tiny model")
-    local_depth: int = Field(2, ge=1, le=10, description="depth cap on the embedded tiny model")
+    local_depth: int = Field(2, ge=1, le=10, description="depth cap on the embedded tiny model, LLM pruning")
+    local_cheap_depth: int = Field(
+        3, ge=1, le=10, description="depth cap on the embedded tiny model when pruning is cheap (bm25, embedding)"
+    )
     local_max_tokens: int = Field(64, ge=1, description="max_tokens cap on the embedded tiny model")
+    local_prune: Literal["llm", "bm25", "embedding"] = Field(
+        "bm25",
+        description="pruning on the embedded tiny model (its LLM pruning scores near chance: bench/kg_quality.py)",
+    )
 
     def lean(self, uses_local: bool) -> KgSettings:
-        """These settings, with narrower beams on the embedded model (~100 prompt tokens/s on 2 cores)."""
+        """These settings, with narrower beams on the embedded model (~100 prompt tokens/s on 2 cores); cheap
+        pruning spends no LLM call per hop, so its depth may reach ``local_cheap_depth``."""
         if not uses_local:
             return self
+        depth_cap = self.local_depth if self.local_prune == "llm" else self.local_cheap_depth
         return self.model_copy(
             update={
+                "prune": self.local_prune,
                 "width": min(self.width, self.local_width),
-                "depth": min(self.depth, self.local_depth),
+                "depth": min(self.depth, depth_cap),
                 "max_tokens": min(self.max_tokens, self.local_max_tokens),
             }
         )

@@ -45,7 +45,8 @@ async def test_two_hop_path_is_found_and_cited(fake_server: FakeOpenAIServer, hu
     ids = {c.id for c in result.citations}
     assert {"H4|made_by|John Harrison", "John Harrison|born_in|Foulby"} <= ids
     assert all(c.kind == "triple" and "—" in c.text for c in result.citations)
-    assert result.short_answer == "Foulby" and "".join(streamed).strip() == result.answer
+    assert result.short_answer == "Foulby"
+    assert result.answer == "Foulby. " + "".join(streamed).strip()  # the entity first, then the model's reply
     events = steps(trace)
     assert [s.depth for s in events] == [1, 2] and [s.sufficient for s in events] == [False, True]
     assert events[0].frontier == ["H4"]
@@ -322,4 +323,19 @@ def test_lean_settings_on_the_embedded_model() -> None:
     settings = KgSettings(width=3, depth=3, max_tokens=256)
     assert settings.lean(False) is settings
     lean = settings.lean(True)
-    assert (lean.width, lean.depth, lean.max_tokens) == (2, 2, 64) and call_bound(lean) < call_bound(settings)
+    # cheap pruning by default: no relation or entity calls, so depth may reach 3 for about one call per hop
+    assert (lean.prune, lean.width, lean.depth, lean.max_tokens) == ("bm25", 2, 3, 64)
+    assert call_bound(lean) == 4 < call_bound(settings)
+    llm_pruned = KgSettings(width=3, depth=3, local_prune="llm").lean(True)
+    assert (llm_pruned.prune, llm_pruned.depth) == ("llm", 2) and call_bound(llm_pruned) > call_bound(lean)
+
+
+def test_answer_first_leads_with_the_entity() -> None:
+    from kg.mode import answer_first
+
+    assert (
+        answer_first("H4 was made by {John Harrison}.", "John Harrison")
+        == "John Harrison. H4 was made by {John Harrison}."
+    )
+    assert answer_first("{John Harrison}. H4 made_by John Harrison.", "John Harrison").startswith("{John Harrison}")
+    assert answer_first("I do not know.", None) == "I do not know."
