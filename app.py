@@ -35,10 +35,11 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     mode = get_mode(args.mode)
     mode.preflight(settings)
     streamed: list[str] = []
+    live = not args.json and sys.stdout.isatty()  # a pipe or file gets the final answer only
 
     def on_delta(piece: str) -> None:
-        streamed.append(piece)
-        if not args.json:
+        if live:
+            streamed.append(piece)
             sys.stdout.write(piece)
             sys.stdout.flush()
 
@@ -53,10 +54,12 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not streamed:
         sys.stdout.write(result.answer)
+    elif "".join(streamed).strip() != result.answer.strip():  # the mode corrected the stream (e.g. quoted evidence)
+        sys.stdout.write("\n" + result.answer)
     sys.stdout.write("\n")
     for i, citation in enumerate(result.citations, 1):
         label = citation.source or citation.id
-        print(f"[{i}] {label}: {citation.text[:160]}")
+        print(f"[{i}] {label}: {(citation.quote or citation.text)[:160]}")
     usage = result.usage
     print(
         f"— {result.mode} · {usage.llm_calls} LLM calls · {usage.prompt_tokens}+{usage.completion_tokens} tokens"

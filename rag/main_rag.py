@@ -114,13 +114,14 @@ def judge_messages(question: str, doc: RetrievedDoc, answer: str, *, verbal: boo
     return [{"role": "system", "content": prompts.JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 
-def final_messages(question: str, docs: Sequence[RetrievedDoc]) -> list[dict[str, str]]:
+def final_messages(question: str, docs: Sequence[RetrievedDoc], *, small: bool = False) -> list[dict[str, str]]:
     blocks = "\n\n".join(
         prompts.FINAL_DOCUMENT.format(number=i, document=data_block(f"document {i}", document_text(d)))
         for i, d in enumerate(docs, 1)
     )
     user = prompts.FINAL_USER.format(documents=blocks, question=question)
-    return [{"role": "system", "content": prompts.FINAL_SYSTEM}, {"role": "user", "content": user}]
+    system = prompts.FINAL_SYSTEM_SMALL if small else prompts.FINAL_SYSTEM
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 # -- judge scoring ----------------------------------------------------------------------------------------------
@@ -327,9 +328,11 @@ async def answer_from(
     *,
     on_delta: Callable[[str], None] | None = None,
     max_tokens: int | None = None,
+    small: bool = False,
 ) -> str:
-    """Agent-3 (also plain RAG's generator): answer from numbered documents, streamed through ``on_delta``."""
-    messages = final_messages(question, docs)
+    """Agent-3 (also plain RAG's generator): answer from numbered documents, streamed through ``on_delta``;
+    ``small``: the short prompt for the embedded tiny model."""
+    messages = final_messages(question, docs, small=small)
     options = {"temperature": 0, "max_tokens": max_tokens}
     return await llm.respond(messages, on_delta, **options)
 
@@ -343,6 +346,7 @@ async def main_rag(
     predictor_max_tokens: int | None = None,
     on_delta: Callable[[str], None] | None = None,
     on_scored: Callable[[list[JudgedDoc], float, list[JudgedDoc], str], None] | None = None,
+    small: bool = False,
 ) -> MainRagResult:
     """Filter ``docs`` with Agent-1/Agent-2 and the adaptive bar, then answer with Agent-3.
 
@@ -358,7 +362,12 @@ async def main_rag(
         on_scored(judged, threshold, kept, scoring)
     ordered = reorder(kept) if settings.reorder else kept
     text = await answer_from(
-        agents.final, question, [j.doc for j in ordered], on_delta=on_delta, max_tokens=settings.final_max_tokens
+        agents.final,
+        question,
+        [j.doc for j in ordered],
+        on_delta=on_delta,
+        max_tokens=settings.final_max_tokens,
+        small=small,
     )
     numbers = cited_numbers(text, len(ordered))
     cited = [ordered[i - 1] for i in numbers] or list(ordered)

@@ -46,6 +46,13 @@ FINAL_SYSTEM = (
     "If the documents do not contain the answer, say so. " + DATA_REMINDER
 )
 
+# The embedded 135M model copies the long instruction's words back ("The document with the citations is [1]"):
+# it gets a short one, with the answer shape shown.
+FINAL_SYSTEM_SMALL = (
+    "Answer the question with a short phrase from the documents, then the number of the document in square "
+    "brackets. Example: Plymouth Hoe [1]. " + DATA_REMINDER
+)
+
 FINAL_DOCUMENT = "Document [{number}]:\n{document}"
 
 FINAL_USER = "{documents}\n\nQuestion: {question}\n\nAnswer (with citations):"

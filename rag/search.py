@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
 from agent.core.config import Settings
 from agent.core.trace import Citation, DocsScored, ScoredDoc, Trace
+from rag import grounding
 from rag.main_rag import JudgedDoc, RagAgents, main_rag
 from rag.retrieve import retrieve
 
@@ -24,9 +26,9 @@ class DocumentAnswer(BaseModel):
     scoring: str = ""
 
 
-def citation_of(judged: JudgedDoc) -> Citation:
+def citation_of(judged: JudgedDoc, quote: str = "") -> Citation:
     doc = judged.doc
-    return Citation(id=doc.id, kind="chunk", source=doc.source, text=doc.text)
+    return Citation(id=doc.id, kind="chunk", source=doc.source, text=doc.text, quote=quote)
 
 
 async def search_documents(
@@ -71,10 +73,23 @@ async def search_documents(
         predictor_max_tokens=predictor_tokens,
         on_delta=on_delta,
         on_scored=on_scored,
+        small=settings.uses_local,
     )
+    kept = result.kept or result.cited
+    best = await asyncio.to_thread(
+        grounding.best_sentences, question, [j.doc.text for j in kept], settings.rag.embedding_model
+    )
+    quotes = {j.doc.id: sentence for j, (sentence, _) in zip(kept, best, strict=True)}
+    answer, cited = result.answer, list(result.cited)
+    if settings.rag.quotes_unsupported(settings.uses_local):  # no boilerplate, no answer the evidence lacks
+        answer = grounding.drop_boilerplate(answer)
+        if not grounding.uses_evidence(answer, [j.doc.text for j in kept]) and best:
+            top = max(range(len(kept)), key=lambda i: best[i][1])
+            answer = grounding.quoted(best[top][0], 1)
+            cited = [kept[top], *(j for j in cited if j is not kept[top])]
     return DocumentAnswer(
-        answer=result.answer,
-        citations=[citation_of(j) for j in result.cited],
+        answer=answer,
+        citations=[citation_of(j, quotes.get(j.doc.id, "")) for j in cited],
         docs=scored_docs(result.docs),
         kept=[j.doc.id for j in result.kept],
         threshold=result.threshold,

@@ -116,6 +116,14 @@ class RagSettings(_Section):
     final_max_tokens: int | None = Field(None, ge=1, description="Agent-3's answer; default: the role's max_tokens")
     local_top_k: int = Field(4, ge=1, le=200, description="top_k when running on the embedded tiny model")
     local_predictor_max_tokens: int = Field(32, ge=1, description="Agent-1's budget on the embedded tiny model")
+    quote_unsupported: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="an answer sharing no content word with the kept chunks is replaced by the best evidence "
+        "sentence, quoted with its citation (boilerplate sentences dropped first); auto: on the embedded model",
+    )
+
+    def quotes_unsupported(self, uses_local: bool) -> bool:
+        return uses_local if self.quote_unsupported == "auto" else self.quote_unsupported == "on"
 
     def lean(self, uses_local: bool) -> tuple[int, int]:
         """(top_k, predictor_max_tokens): smaller on the embedded model (~100 prompt tokens/s)."""

@@ -42,6 +42,7 @@ class Citation(BaseModel):
     kind: Literal["chunk", "triple", "tool"]
     source: str = ""
     text: str = ""
+    quote: str = Field("", description="the sentence of the text that best matches the question, when chosen")
 
 
 class RunStart(_Event):

@@ -24,7 +24,7 @@ KIND_LABEL = {"chunk": "doc", "triple": "graph", "tool": "tool"}
 def citation_label(index: int, citation: Citation, width: int = 90) -> Text:
     kind = KIND_LABEL.get(citation.kind, citation.kind)
     source = redact(citation.source or citation.id)
-    snippet = " ".join(redact(citation.text).split())
+    snippet = " ".join(redact(citation.quote or citation.text).split())
     head = f"[{index}] {kind}" + (f" · {source}" if source and source != kind else "")
     room = max(10, width - len(head) - 3)
     if len(snippet) > room:
