@@ -7,7 +7,9 @@
       validation and execution (calculator, unit conversion; sync tools run in a worker thread), trace events;
    b. the fake OpenAI server at zero latency over real HTTP: wall time minus the LLM calls' own latency (as the
       trace records it), divided by the steps.
-2. LLM calls per question for every mode on examples/questions.jsonl against the fake server. The loop's roles
+2. LLM calls per question for every mode on examples/questions.jsonl against the fake server (auto twice: the
+   planner with the evidence router's hint, as for any endpoint, and auto:router, the route followed alone, as
+   on the embedded model). The loop's roles
    follow a scripted policy ("call one tool, then answer": auto calls query_graph for the file's kg questions and
    search_documents for the others; tools calls the calculator); the judge, explorer and answer roles get the
    server's default reply. The documents and graph are the examples/ corpus and graph, ingested into a temporary
@@ -75,11 +77,17 @@ PLAN_DONE = "The history answers the question. Next: summarizer."
 # -- 1a: stub LLMs -----------------------------------------------------------------------------------------------------
 
 
+def load_settings_free_role(role: str) -> Any:
+    """The role's resolved settings with no config file: what the loop reads (max_tokens) from a real LLM."""
+    return Settings().role(role)
+
+
 class StubLLM:
     """Answers instantly from a script: the loop's own cost with no HTTP and no model."""
 
     def __init__(self, role: str, script: Any) -> None:
         self.name = role
+        self.role = load_settings_free_role(role)
         self.capabilities = Capabilities()
         self._script = script
 
@@ -264,7 +272,9 @@ async def calls_per_mode(
     notes = _prepare_knowledge(settings) if {"rag", "kg", "auto"} & set(modes) else {}
     out: dict[str, Any] = {"setup": notes, "modes": {}}
     async with LLMHub(settings) as hub:
-        for mode in modes:
+        for label in [*modes, *(["auto:router"] if "auto" in modes else [])]:
+            mode, _, planner = label.partition(":")  # auto:router = auto mode with loop.planner = "router"
+            hub.settings.loop.planner = planner or "auto"
             counts: list[int] = []
             errors: dict[str, int] = {}
             started = time.perf_counter()
@@ -275,7 +285,7 @@ async def calls_per_mode(
                 except Exception as exc:  # record and go on: one broken mode must not hide the others
                     key = f"{type(exc).__name__}: {str(exc)[:120]}"
                     errors[key] = errors.get(key, 0) + 1
-            out["modes"][mode] = {
+            out["modes"][label] = {
                 "questions": len(rows),
                 "answered": len(counts),
                 "llm_calls_mean": round(statistics.mean(counts), 2) if counts else None,
@@ -355,7 +365,7 @@ def main() -> int:
         calls = "—" if row["llm_calls_mean"] is None else f"{row['llm_calls_mean']:.2f}"
         span = "" if row["llm_calls_min"] is None else f" (min {row['llm_calls_min']}, max {row['llm_calls_max']})"
         errs = f"  errors: {row['errors']}" if row["errors"] else ""
-        print(f"  {mode:<7} {calls}{span}  {row['answered']}/{row['questions']} answered{errs}")
+        print(f"  {mode:<11} {calls}{span}  {row['answered']}/{row['questions']} answered{errs}")
     stuck = result["stuck_planner"]
     print(
         f"  stuck planner (same call every step): {stuck['llm_calls_mean']:.2f} LLM calls, "
