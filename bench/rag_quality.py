@@ -227,7 +227,7 @@ async def llm_part(
             docs = retrieve_sync(q["question"], settings, top_k=docs_per_question, collection=dataset)
             supporting = set(q["supporting"])
             labels = [d.metadata.get("doc") in supporting for d in docs]
-            plain = await answer_from(agents.final, q["question"], docs, max_tokens=rag.final_max_tokens)
+            plain = await answer_from(agents.final, q["question"], docs, max_tokens=rag.final_max_tokens, small=True)
             judged = await score_documents(
                 q["question"], docs, agents, rag, predictor_max_tokens=rag.predictor_max_tokens
             )
@@ -242,7 +242,7 @@ async def llm_part(
                 threshold, kept, used_all = select(judged, rag.n)
                 kept = kept[:cap] if cap else kept
                 answer = await answer_from(
-                    agents.final, q["question"], [j.doc for j in kept], max_tokens=rag.final_max_tokens
+                    agents.final, q["question"], [j.doc for j in kept], max_tokens=rag.final_max_tokens, small=True
                 )
                 kept_ids = [j.doc.metadata.get("doc") for j in kept]
                 variants[label] = {
@@ -416,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             "cap": args.cap,
             "hybrid": settings.rag.hybrid,
             "model": "SmolLM2-135M-Instruct (llama.cpp)",
+            "final_prompt": "small (rag.prompts.FINAL_SYSTEM_SMALL, as on the embedded model)",
         }
         log(json.dumps(result["llm"]["summary"], indent=2))
     save(result)
