@@ -279,3 +279,17 @@ async def test_unreachable_collector_neither_fails_nor_slows_a_run(
     assert len(warnings) == 1 and "not reachable" in warnings[0].getMessage()
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
     assert with_dead_collector < baseline * 2 + 0.5
+
+
+def test_trace_section_of_the_config(home: Path) -> None:
+    from agent.core.config import load_settings
+    from agent.core.errors import ConfigError
+
+    config = home.parent / "mine.toml"  # not ./lodestar.toml, which a plain load_settings() would read
+    config.write_text('[trace]\notlp_endpoint = "http://127.0.0.1:4318"\notlp_content = true\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.trace.otlp_endpoint == "http://127.0.0.1:4318" and settings.trace.otlp_content
+    assert load_settings(env={}).trace == TraceSettings()  # no file: off
+    config.write_text("[trace]\notlp_contnet = true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"mine.toml: trace.otlp_contnet: Extra inputs are not permitted"):
+        load_settings(config)
