@@ -58,6 +58,8 @@ PROVIDER = "openai"  # every endpoint speaks the OpenAI API (gen_ai.provider.nam
 def traces_url(settings: TraceSettings, env: dict[str, str] | None = None) -> str | None:
     """The collector's traces URL, or None when export is off. The config key wins over the environment."""
     env = dict(os.environ if env is None else env)
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":  # the standard off switch wins
+        return None
     base = settings.otlp_endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if base and base.strip():
         return base.strip().rstrip("/") + "/v1/traces"
@@ -342,6 +344,7 @@ class _Exporter:
 
 
 _exporters: dict[str, _Exporter] = {}
+_failed: set[str] = set()  # URLs whose exporter could not be made (warned once)
 _lock = threading.Lock()
 
 
@@ -359,7 +362,13 @@ def attach(trace: Trace, settings: TraceSettings) -> bool:
     url = traces_url(settings)
     if url is None:
         return False
-    exporter = _exporter(url)
+    try:
+        exporter = _exporter(url)
+    except Exception as exc:  # the SDK missing or broken: the run goes on without export
+        if url not in _failed:
+            _failed.add(url)
+            log.warning("lodestar: warning: OpenTelemetry export is off: %s", redact(str(exc))[:200])
+        return False
     builder = SpanBuilder(settings.otlp_content)
     done = False
 

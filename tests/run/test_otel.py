@@ -234,6 +234,9 @@ def test_off_by_default_and_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}
     assert otel.traces_url(TraceSettings(), env) == "http://collector:4318/v1/traces"
     assert otel.traces_url(TraceSettings(otlp_endpoint="http://mine:1"), env) == "http://mine:1/v1/traces"
+    assert otel.traces_url(TraceSettings(otlp_endpoint="http://mine:1"), {"OTEL_SDK_DISABLED": "true"}) is None
+    signal = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom/traces"}
+    assert otel.traces_url(TraceSettings(), signal) == "http://c:4318/custom/traces"
     # importing the run layer does not import the SDK (start-up stays fast when export is off)
     import subprocess
     import sys

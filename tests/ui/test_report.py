@@ -262,6 +262,8 @@ async def test_compare_two_runs_in_a_real_browser(batch_run: dict[str, Any], tmp
         await page.evaluate("document.querySelector('.row.item').click()")
         await page.wait_for("!document.getElementById('detail').hidden")
         assert await page.evaluate("document.querySelectorAll('#detail .traces > div').length") == 2
-        await page.screenshot(tmp_path / "compare.png")
+        shot = await page.screenshot(tmp_path / "compare.png")
         assert page.errors() == [] and page.dialogs == []
         assert [url for url in page.requests if url != html.resolve().as_uri()] == []
+    if copy := os.environ.get("LODESTAR_REPORT_SCREENSHOT"):
+        shutil.copy(shot, Path(copy).with_name("report-screenshot-compare.png"))

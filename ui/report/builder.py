@@ -206,7 +206,7 @@ def delta_table(a: dict[str, Any], b: dict[str, Any], outcomes: dict[str, int]) 
     for k in metrics:
         va, vb = a.get(k), b.get(k)
         delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-        sign = "" if delta is None else ("up" if delta > 0 else "down" if delta < 0 else "same")
+        sign = "" if delta is None or k in USAGE else ("up" if delta > 0 else "down" if delta < 0 else "same")
         shown = "—" if delta is None else (f"{delta:+.4f}" if isinstance(delta, float) else f"{delta:+d}")
         rows.append(
             f"<tr><th>{escape(LABELS.get(k, k))}</th><td>{escape(_cell(va))}</td><td>{escape(_cell(vb))}</td>"
