@@ -144,3 +144,25 @@ async def test_capable_planner_reads_the_route_as_a_hint(
     )
     assert "Hint (a cheap look at the evidence, not an order): " in planner["messages"][1]["content"]
     assert "the query_graph tool" in planner["messages"][1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("question", "route", "event"),
+    [
+        ("Who made K1?", "kg", "kg_step"),
+        ("Which ship carried Harrison's H4 on its first sea trial to Jamaica in 1761?", "rag", "docs_scored"),
+    ],
+)
+async def test_router_alone_hands_knowledge_routes_to_their_modes(
+    examples_home: Path, hub: LLMHub, fake_server: FakeOpenAIServer, question: str, route: str, event: str
+) -> None:
+    hub.settings.home = examples_home
+    hub.settings.loop.planner = "router"
+    trace = Trace()
+
+    answer = await answer_auto(question, hub, trace, None)
+
+    assert answer.text.strip()
+    assert [(e.route, e.alone) for e in trace.events if isinstance(e, RouteEvent)] == [(route, True)]
+    assert any(getattr(e, "type", None) == event for e in trace.events)
+    assert not [r for r in fake_server.chat_requests if "You are the planner" in r.json["messages"][0]["content"]]
