@@ -107,7 +107,9 @@ def test_metrics_equal_hand_computed_values(
     assert "em" not in lines["d4"] and "hits_at_1" not in lines["d1"]
     assert lines["k1"]["f1"] == pytest.approx(0.75) and lines["k1"]["hits_at_1"] == 1.0
     assert lines["k2"]["f1"] == pytest.approx(2 / 3) and lines["k2"]["hits_at_1"] == 0.0
-    assert lines["k1"]["citations"] == [{"id": "t1", "kind": "triple", "source": "kg", "text": "(a, r, b)"}]
+    assert lines["k1"]["citations"] == [
+        {"id": "t1", "kind": "triple", "source": "kg", "text": "(a, r, b)", "quote": ""}
+    ]
     # overall over the 5 scored lines: EM 1/5; F1 (1 + 2/3 + 0 + 3/4 + 2/3) / 5 = 0.61667; acc 4/5; H@1 1/2 (kg only)
     assert summary["total"] == 6 and summary["answered"] == 6 and summary["errors"] == 0
     assert summary["scored"] == 5
