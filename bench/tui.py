@@ -1,12 +1,13 @@
 """The chat TUI's responsiveness, on the fake OpenAI server at zero LLM latency (so the figures are the UI's own).
 
-    python bench/tui.py [--runs 10] [--paint-runs 3] [--tokens 2000] [--paced-rate 200]
+    python bench/tui.py [--runs 10] [--paint-runs 5] [--tokens 2000] [--paced-rate 200]
 
 The fake server runs in its own process, as a real endpoint would: in-process, its thread would compete with the
 UI for the GIL and the figures would measure that contention instead of the UI.
 
 1. Time to first paint: a fresh process imports the app and runs it headless (120x40); measured from process
-   start (imports included) and from ``App.run`` to the first refresh.
+   start (imports included) and from ``App.run`` to the first refresh. The baseline, measured the same way in the
+   same run: a bare Textual app with a header, an input and a footer; the figure is the ratio (goal <= 1.5x).
 2. Enter → first streamed token on screen: the question is submitted with a real Enter key event; "on screen" is
    the first refresh after the token's Markdown append has landed. The first question of a session and the
    median/p90 of the following ones are reported separately (the first pays for one-off imports).
@@ -103,16 +104,41 @@ def settings_for(tmp: Path, name: str, url: str) -> tuple[Any, Path]:
 # -- 1. first paint ---------------------------------------------------------------------------------------------
 
 
-def first_paint_child() -> None:
+def bare_app() -> Any:
+    """The baseline: a bare Textual app with a header, an input and a footer that marks its first paint."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Footer, Header, Input
+
+    class Bare(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.marks: dict[str, float] = {}
+
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Input(placeholder="Ask a question")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(lambda: self.marks.setdefault("first_paint", time.perf_counter()))
+
+    return Bare()
+
+
+def first_paint_child(which: str) -> None:
     """Runs in a fresh interpreter: imports, then the app to its first paint; prints one JSON line."""
     import psutil
 
     started = psutil.Process().create_time()
-    from agent.core.config import load_settings
-    from ui.app import LodestarApp
+    if which == "bare":
+        app = bare_app()
+        imported = time.time()
+    else:
+        from agent.core.config import load_settings
+        from ui.app import LodestarApp
 
-    imported = time.time()
-    app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct")
+        imported = time.time()
+        app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct")
 
     async def until_painted() -> tuple[float, float]:
         wall, t0 = time.time(), time.perf_counter()
@@ -134,19 +160,26 @@ def first_paint_child() -> None:
 
 
 def measure_first_paint(config: Path, runs: int) -> dict[str, Any]:
+    """Lodestar and the bare baseline in alternating fresh processes (so load drifts hit both alike)."""
     env = {**os.environ, "LODESTAR_CONFIG": str(config), "PYTHONPATH": str(REPO)}
-    samples = []
+    samples: dict[str, list[dict[str, float]]] = {"lodestar": [], "bare": []}
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child-first-paint"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=180,
-        )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {key: round(statistics.median(s[key] for s in samples), 4) for key in samples[0]} | {"runs": runs}
+        for which in samples:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-first-paint", which],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=180,
+            )
+            samples[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    medians = {
+        which: {key: round(statistics.median(s[key] for s in runs_), 4) for key in runs_[0]}
+        for which, runs_ in samples.items()
+    }
+    ratio = medians["lodestar"]["from_process_start_s"] / medians["bare"]["from_process_start_s"]
+    return medians["lodestar"] | {"bare_textual": medians["bare"], "ratio_to_bare": round(ratio, 2), "runs": runs}
 
 
 # -- 2. Enter to first token ------------------------------------------------------------------------------------
@@ -279,7 +312,8 @@ def report(figures: dict[str, Any]) -> None:
     fast, paced = tput["zero_latency"], tput["paced"]
     print(
         f"first paint:          {paint['from_process_start_s'] * 1000:.0f} ms from process start "
-        f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run)"
+        f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run); "
+        f"{paint['ratio_to_bare']}x a bare Textual app's {paint['bare_textual']['from_process_start_s'] * 1000:.0f} ms"
     )
     print(
         f"Enter → first token:  median {token['median_ms']} ms, p90 {token['p90_ms']} ms, min {token['min_ms']} ms"
@@ -301,13 +335,13 @@ def report(figures: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="questions for the first-token figure")
-    parser.add_argument("--paint-runs", type=int, default=3, help="fresh processes for the first-paint figure")
+    parser.add_argument("--paint-runs", type=int, default=5, help="fresh processes (each app) for first paint")
     parser.add_argument("--tokens", type=int, default=2000, help="answer length for the throughput figure")
     parser.add_argument("--paced-rate", type=float, default=200.0, help="tokens/s of the paced stream")
-    parser.add_argument("--child-first-paint", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-first-paint", choices=["lodestar", "bare"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_first_paint:
-        first_paint_child()
+        first_paint_child(args.child_first_paint)
         return 0
     load_before = os.getloadavg()
     figures = asyncio.run(run(args))
