@@ -101,26 +101,29 @@ def settings_for(tmp: Path, name: str, url: str) -> tuple[Any, Path]:
     return load_settings(config), config
 
 
+class Marks(dict[str, float]):
+    """The app's ``on_mark`` hook: the first time each named point was reached (perf_counter)."""
+
+    def __call__(self, name: str) -> None:
+        self.setdefault(name, time.perf_counter())
+
+
 # -- 1. first paint ---------------------------------------------------------------------------------------------
 
 
-def bare_app() -> Any:
+def bare_app(on_mark: Marks) -> Any:
     """The baseline: a bare Textual app with a header, an input and a footer that marks its first paint."""
     from textual.app import App, ComposeResult
     from textual.widgets import Footer, Header, Input
 
     class Bare(App[None]):
-        def __init__(self) -> None:
-            super().__init__()
-            self.marks: dict[str, float] = {}
-
         def compose(self) -> ComposeResult:
             yield Header()
             yield Input(placeholder="Ask a question")
             yield Footer()
 
         def on_mount(self) -> None:
-            self.call_after_refresh(lambda: self.marks.setdefault("first_paint", time.perf_counter()))
+            self.call_after_refresh(on_mark, "first_paint")
 
     return Bare()
 
@@ -130,22 +133,23 @@ def first_paint_child(which: str) -> None:
     import psutil
 
     started = psutil.Process().create_time()
+    marks = Marks()
     if which == "bare":
-        app = bare_app()
+        app = bare_app(marks)
         imported = time.time()
     else:
         from agent.core.config import load_settings
         from ui.app import LodestarApp
 
         imported = time.time()
-        app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct")
+        app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct", on_mark=marks)
 
     async def until_painted() -> tuple[float, float]:
         wall, t0 = time.time(), time.perf_counter()
         async with app.run_test(size=SIZE) as pilot:
-            while "first_paint" not in app.marks:
+            while "first_paint" not in marks:
                 await pilot.pause(0.005)
-            return wall, app.marks["first_paint"] - t0
+            return wall, marks["first_paint"] - t0
 
     run_wall, from_run = asyncio.run(until_painted())
     print(
@@ -188,7 +192,8 @@ def measure_first_paint(config: Path, runs: int) -> dict[str, Any]:
 async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
     from ui.app import LodestarApp
 
-    app = LodestarApp(settings, mode="direct")
+    marks = Marks()
+    app = LodestarApp(settings, mode="direct", on_mark=marks)
     painted: list[float] = []
     rendered: list[float] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -196,17 +201,16 @@ async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
             await pilot.pause(0.01)
         box = app.query_one("#question")
         for i in range(runs + 1):
-            app.marks.pop("first_token_rendered", None)
-            app.marks.pop("first_token_painted", None)
+            marks.clear()
             box.focus()
             box.value = f"Which star, run {i}?"  # type: ignore[attr-defined]
             await pilot.pause()
             t0 = time.perf_counter()
             await app._press_keys(["enter"])  # the real key path, without Pilot's wait-for-idle afterwards
-            while "first_token_painted" not in app.marks:
+            while "first_token_painted" not in marks:
                 await asyncio.sleep(0.0005)
-            painted.append(app.marks["first_token_painted"] - t0)
-            rendered.append(app.marks["first_token_rendered"] - t0)
+            painted.append(marks["first_token_painted"] - t0)
+            rendered.append(marks["first_token_rendered"] - t0)
             while app.answering:
                 await asyncio.sleep(0.002)
             await pilot.pause()
