@@ -68,7 +68,7 @@ class LodestarApp(App[int]):
         self.settings = settings
         self.mode = mode
         self.fmt = Display(stable)
-        self._mark = on_mark or (lambda name: None)
+        self._mark = on_mark if on_mark is not None else (lambda name: None)
         self.store = HistoryStore(history_path or settings.home / "history.sqlite3")
         self.session = HubSession(settings, self.fmt, self.notify, self._update_status)
         self.chat = ChatController(self, self.session, self.store, self.fmt, self._update_status, on_mark)

@@ -62,7 +62,7 @@ class ChatController:
         self.store = store
         self.fmt = fmt
         self._on_change = on_change  # the status bar: answering or not
-        self._mark = on_mark or (lambda name: None)
+        self._mark = on_mark if on_mark is not None else (lambda name: None)
         self.conversation_id: int | None = None
         self.worker: Worker[None] | None = None
 

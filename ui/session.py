@@ -1,8 +1,9 @@
 """The TUI's model-server session: one :class:`LLMHub` for the app's life — started, probed, re-pointed, closed.
 
-The hub is started in a worker after the first paint (it may start the embedded llama.cpp server), and its module
-— httpx and the whole LLM client — is imported there too, so the screen appears before any of it loads. A
-question asked meanwhile waits for the start. State changes go to ``on_change(note)`` (the status bar) and
+The hub is started in a worker after the first paint (it may start the embedded llama.cpp server). What answering
+needs — httpx, aiohttp, the LLM client, the question runner, Markdown — is imported first, in a thread, so the
+screen appears before any of it loads and the event loop stays free meanwhile. A question asked before the start
+has finished waits for it. State changes go to ``on_change(note)`` (the status bar) and
 notices to ``notify`` (the app's toasts); the session itself knows no widget.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -21,6 +23,13 @@ if TYPE_CHECKING:
     from agent.llm.hub import LLMHub
     from ui.screens.settings import RoleChoice
 
+PRELOAD = (
+    "agent.llm.hub",
+    "agent.llm.aiohttp_transport",
+    "agent.run.question",
+    "agent.run.direct",
+    "textual.widgets._markdown",
+)
 State = Literal["starting", "ready", "error"]
 Notify = Callable[..., None]  # App.notify(message, title=, severity=, timeout=)
 
@@ -49,6 +58,7 @@ class HubSession:
 
     async def start(self) -> None:
         """Build the hub and every role's HTTP client now, not on the first question; failures become a notice."""
+        await asyncio.to_thread(lambda: [importlib.import_module(name) for name in PRELOAD])
         from agent.llm.hub import LLMHub
 
         hub = LLMHub(self.settings)
