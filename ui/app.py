@@ -28,7 +28,6 @@ from agent.run.modes import MODE_NAMES, MODES, get_mode
 from ui.background import JobRunner
 from ui.controller import ChatController, Mark, welcome
 from ui.format import Display, steady_cursors
-from ui.history import HistoryStore
 from ui.session import HubSession
 from ui.widgets.bars import JobBar, StatusBar
 from ui.widgets.chat import AnswerMessage, ChatLog
@@ -69,9 +68,9 @@ class LodestarApp(App[int]):
         self.mode = mode
         self.fmt = Display(stable)
         self._mark = on_mark if on_mark is not None else (lambda name: None)
-        self.store = HistoryStore(history_path or settings.home / "history.sqlite3")
         self.session = HubSession(settings, self.fmt, self.notify, self._update_status)
-        self.chat = ChatController(self, self.session, self.store, self.fmt, self._update_status, on_mark)
+        history = history_path or settings.home / "history.sqlite3"
+        self.chat = ChatController(self, self.session, history, self.fmt, self._update_status, on_mark)
         self.jobs = JobRunner(self, lambda: self.query_one(JobBar), settings)
         self._shut_down = False
 
@@ -129,7 +128,7 @@ class LodestarApp(App[int]):
         await self.chat.drain()  # quitting mid-answer: keep what was said in the history
         await self.session.close()
         with contextlib.suppress(Exception):
-            self.store.close()
+            self.chat.close()
 
     def _update_status(self, note: str | None = None) -> None:
         with contextlib.suppress(Exception):  # not mounted yet, or closing
@@ -162,7 +161,7 @@ class LodestarApp(App[int]):
         from ui.screens.history import NEW, HistoryScreen
 
         if not self.chat.busy():
-            screen = HistoryScreen(self.store, self.fmt, self.conversation_id)
+            screen = HistoryScreen(self.chat.store, self.fmt, self.conversation_id)
             self.push_screen(screen, partial(self.chat.history_closed, new=NEW))
 
     # -- citations, copy, panes, modes, help -----------------------------------------------------------------

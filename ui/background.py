@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 from agent.core.config import Settings
 from agent.core.errors import LodestarError
 from ui.format import one_line
-from ui.jobs import Progress, find_example, ingest, load_graph
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
+    from ui.jobs import Progress
     from ui.widgets.bars import JobBar
 
-Job = Callable[[Any, Settings, Progress], list[str]]
+Job = Callable[[Any, Settings, "Progress"], list[str]]
 
 
 class JobRunner:
@@ -30,12 +30,14 @@ class JobRunner:
         self.worker: Worker[None] | None = None
 
     def prompt_ingest(self) -> None:
+        from ui.jobs import find_example, ingest
         from ui.screens.jobs import IngestPrompt
 
         prompt = IngestPrompt(find_example("examples/corpus"), self.settings.rag.collection)
         self.app.push_screen(prompt, partial(self.start, "ingest", ingest))
 
     def prompt_graph(self) -> None:
+        from ui.jobs import find_example, load_graph
         from ui.screens.jobs import GraphPrompt
 
         prompt = GraphPrompt(find_example("examples/graph/navigation.tsv"), find_example("examples/graph/aliases.tsv"))

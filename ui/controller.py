@@ -19,21 +19,22 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from agent.core.errors import BadInputError, LodestarError
-from agent.core.trace import RunEnd, ToolResultEvent, Trace, Usage, read_trace
 from agent.run.modes import MODES
 from ui.format import Display, one_line
-from ui.history import HistoryStore, Message, turns
 from ui.widgets.chat import AnswerMessage, ChatLog, UserMessage
-from ui.widgets.work import RunView, WorkPane
+from ui.widgets.work import WorkPane
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.notifications import SeverityLevel
     from textual.worker import Worker
 
+    from agent.core.trace import Trace, Usage
     from agent.run.conversation import Turn
     from agent.run.question import RunResult
+    from ui.history import HistoryStore, Message
     from ui.session import HubSession
+    from ui.widgets.run import RunView
 
 Mark = Callable[[str], None]  # on_mark(name): a benchmark's clock; the product passes none
 WELCOME = (
@@ -52,19 +53,33 @@ class ChatController:
         self,
         app: App[Any],
         session: HubSession,
-        store: HistoryStore,
+        history_path: Path,
         fmt: Display,
         on_change: Callable[[], None],
         on_mark: Mark | None = None,
     ) -> None:
         self.app = app
         self.session = session
-        self.store = store
+        self.history_path = history_path
+        self._store: HistoryStore | None = None
         self.fmt = fmt
         self._on_change = on_change  # the status bar: answering or not
         self._mark = on_mark if on_mark is not None else (lambda name: None)
         self.conversation_id: int | None = None
         self.worker: Worker[None] | None = None
+
+    @property
+    def store(self) -> HistoryStore:
+        """The history (``history.sqlite3``), opened when first needed: after the first paint."""
+        if self._store is None:
+            from ui.history import HistoryStore
+
+            self._store = HistoryStore(self.history_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     @property
     def answering(self) -> bool:
@@ -93,6 +108,7 @@ class ChatController:
         and trace events are buffered until their widgets are ready.
         """
         from agent.run.question import validate_question
+        from ui.history import Message
 
         try:
             question = validate_question(question)
@@ -129,6 +145,7 @@ class ChatController:
         mounted: Awaitable[object],
         context: list[Turn],
     ) -> None:
+        from agent.core.trace import RunEnd, Trace, Usage
         from agent.run.question import run_question
 
         started = time.perf_counter()
@@ -182,6 +199,8 @@ class ChatController:
 
     def _notify_failures(self, event: object) -> None:
         """A failed tool does not end the run (the agent sees the error and goes on), but the user should know."""
+        from agent.core.trace import ToolResultEvent
+
         if isinstance(event, ToolResultEvent) and not event.ok:
             self.app.notify(
                 self.fmt.text(event.error or "failed", 200),
@@ -203,6 +222,8 @@ class ChatController:
         trace: Trace | None,
     ) -> None:
         """Record the answer in the history first (the app may be closing), then settle its message."""
+        from ui.history import Message
+
         live = answer.live
         text = result.answer if result else (live.text if live else "")
         self._save(
@@ -267,6 +288,8 @@ class ChatController:
 
     def _turns(self, conversation: int | None) -> list[Turn]:
         """The conversation so far, as context for its next question (none when the history is unavailable)."""
+        from ui.history import turns
+
         if conversation is None:
             return []
         try:
@@ -339,6 +362,8 @@ class ChatController:
         self.app.query_one("#question", Input).focus()
 
     async def _replay(self, work: WorkPane, path: Path) -> None:
+        from agent.core.trace import read_trace
+
         try:
             events = read_trace(path)
         except (OSError, ValueError):

@@ -28,6 +28,8 @@ PRELOAD = (
     "agent.llm.aiohttp_transport",
     "agent.run.question",
     "agent.run.direct",
+    "ui.history",
+    "ui.widgets.run",
     "textual.widgets._markdown",
 )
 State = Literal["starting", "ready", "error"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, Static
 
@@ -22,13 +21,11 @@ class StatusBar(Static):
 
 
 class JobBar(Horizontal):
-    """Progress of a background job (ingest, graph load); shown only while one runs."""
-
-    def compose(self) -> ComposeResult:
-        yield Label("", id="job-label")
-        yield ProgressBar(total=None, show_eta=False, id="job-progress")
+    """Progress of a background job (ingest, graph load); shown only while one runs, built with the first one."""
 
     def begin(self, label: str) -> None:
+        if not self.children:
+            self.mount_all([Label("", id="job-label"), ProgressBar(total=None, show_eta=False, id="job-progress")])
         self.label = label
         self.chunks = 0
         self.query_one("#job-label", Label).update(f"{label}…")

@@ -16,11 +16,12 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from agent.core.secrets import redact
-from agent.core.trace import Citation
 from ui.stream import LiveMarkdown
 
 if TYPE_CHECKING:
     from textual.widgets import Markdown
+
+    from agent.core.trace import Citation
 
 KIND_LABEL = {"chunk": "doc", "triple": "graph", "tool": "tool"}
 
