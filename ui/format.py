@@ -13,15 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.core.config import LOCAL_ENDPOINT, ROLES, Settings
+from agent.core.errors import one_line
 from agent.core.secrets import redact
 from agent.core.trace import Usage
 
 _PORT = re.compile(r"(//[^/:\s]+):\d+")
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(redact(str(text)).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def short_json(value: Any, limit: int = 200) -> str:

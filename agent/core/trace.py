@@ -81,6 +81,21 @@ class Plan(_Event):
     next: str
 
 
+class Repair(_Event):
+    """A model's output was unusable and Lodestar did something about it (so a second call is never unexplained).
+
+    ``problem`` says what was wrong (invalid tool-call JSON, no ``Next:`` marker, a reply off the schema, a format
+    the endpoint refused); ``action`` what was done: "retried" (asked again with the problem fed back), "repaired"
+    (read the reply another way) or "fell back to …" (used a default or a weaker format).
+    """
+
+    type: Literal["repair"] = "repair"
+    role: str
+    problem: str
+    action: str
+    attempt: int = 1
+
+
 class ToolCallEvent(_Event):
     type: Literal["tool_call"] = "tool_call"
     name: str
@@ -156,6 +171,7 @@ Event = Annotated[
     | Rewrite
     | LlmCall
     | Plan
+    | Repair
     | ToolCallEvent
     | ToolResultEvent
     | DocsScored

@@ -7,9 +7,7 @@ event. Algorithms in ``rag/`` and ``kg/`` take an ``LLM`` and never see HTTP.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent.core.config import ResolvedRole
 from agent.core.errors import EndpointError, LodestarError, ModelOutputError
 from agent.core.trace import AnswerDelta, LlmCall, Trace
-from agent.llm import wire
+from agent.llm import structured, wire
 from agent.llm.capabilities import Capabilities
 from agent.llm.pool import Balancer, Replica
 
@@ -63,25 +61,6 @@ def _estimate_tokens(messages: Sequence[wire.Message]) -> int:
     return sum(len((m.content or "").split()) for m in messages)
 
 
-_JSON_BLOCK = re.compile(r"\{.*\}|\[.*\]", re.DOTALL)
-
-
-def extract_json(text: str) -> Any:
-    """Parse the first JSON object in ``text``, tolerating code fences and chatter around it."""
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.strip("`")
-        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else stripped
-    try:
-        return json.loads(stripped)
-    except ValueError:
-        pass
-    match = _JSON_BLOCK.search(stripped)
-    if match is None:
-        raise ValueError("no JSON object found")
-    return json.loads(match.group(0))
-
-
 class LLM:
     """One role: model + sampling defaults + replicas (+ the run's trace)."""
 
@@ -99,6 +78,8 @@ class LLM:
         self.capabilities = capabilities or Capabilities()
         self.trace = trace
         self.cache = cache
+        #: schema name -> how many structured-output formats this endpoint refused (shared by ``bind`` copies)
+        self.refused_formats: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -109,8 +90,10 @@ class LLM:
         return self.role.model
 
     def bind(self, trace: Trace | None) -> LLM:
-        """The same role recording into ``trace`` (shares replicas, limits and capabilities)."""
-        return LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace, cache=self.cache)
+        """The same role recording into ``trace`` (shares replicas, limits, capabilities and refused formats)."""
+        bound = LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace, cache=self.cache)
+        bound.refused_formats = self.refused_formats
+        return bound
 
     def with_capabilities(self, capabilities: Capabilities) -> LLM:
         return LLM(self.role, self.balancer, capabilities=capabilities, trace=self.trace, cache=self.cache)
@@ -277,47 +260,15 @@ class LLM:
         repairs: int = 2,
         **options: Any,
     ) -> T:
-        """Ask for JSON matching ``schema``: json_schema, else json_object, else prompt-and-repair.
+        """A reply validated against ``schema`` (see :mod:`agent.llm.structured` for how it is asked for); on failure
+        the problem is fed back for ``repairs`` more tries, then :class:`ModelOutputError`."""
+        return await structured.complete_json(self, messages, schema, name=name, repairs=repairs, **options)
 
-        Whatever the mode, the reply is validated; on failure the parse error is fed back for ``repairs`` more tries.
-        """
-        json_schema = schema.model_json_schema()
-        history = list(_as_messages(messages))
-        if self.capabilities.json_schema:
-            response_format: dict[str, Any] | None = {
-                "type": "json_schema",
-                "json_schema": {"name": name or schema.__name__, "schema": json_schema, "strict": False},
-            }
-        elif self.capabilities.json_object_schema:  # llama.cpp: the schema becomes a grammar
-            response_format = {"type": "json_object", "schema": json_schema}
-        elif self.capabilities.json_object:
-            response_format = {"type": "json_object"}
-        else:
-            response_format = None
-        if response_format is None or response_format["type"] == "json_object":
-            history.append(
-                wire.Message(
-                    role="system",
-                    content="Reply with one JSON object only, no prose, matching this JSON schema:\n"
-                    + json.dumps(json_schema, separators=(",", ":")),
-                )
-            )
-        last_error = ""
-        for _ in range(repairs + 1):
-            completion = await self.complete(history, response_format=response_format, **options)
-            try:
-                return schema.model_validate(extract_json(completion.text))
-            except (ValueError, ValidationError) as exc:
-                last_error = " ".join(str(exc).split())[:300]
-                history.append(wire.Message(role="assistant", content=completion.text))
-                history.append(
-                    wire.Message(
-                        role="user",
-                        content=f"That was not valid JSON for the schema: {last_error}. "
-                        "Reply again with the corrected JSON object only.",
-                    )
-                )
-        raise ModelOutputError(f"the {self.role.name} model gave no valid JSON after {repairs + 1} tries: {last_error}")
+    async def complete_structured(
+        self, messages: Sequence[MessageLike], schema: dict[str, Any], name: str, **options: Any
+    ) -> Completion:
+        """A completion constrained to ``schema`` as far as the endpoint allows; the caller parses it."""
+        return await structured.complete_structured(self, messages, schema, name, **options)
 
 
 class ChatStream:

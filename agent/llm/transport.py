@@ -16,10 +16,8 @@ from typing import Any
 
 import httpx
 
-from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable
+from agent.core.errors import RETRYABLE_STATUS, EndpointError, EndpointTimeout, EndpointUnreachable
 from agent.core.secrets import redact
-
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
