@@ -284,3 +284,24 @@ async def test_complete_json_falls_back_down_the_same_ladder_as_the_loop(
     assert "JSON schema" in fake_server.chat_requests[-1].json["messages"][-1]["content"]  # the prompt carries it
     (repair,) = [e for e in trace.events if isinstance(e, Repair)]
     assert repair.action.startswith("fell back to json_object")
+
+
+async def test_a_hub_closes_only_the_replicas_it_opened(settings, fake_server: FakeOpenAIServer, home) -> None:
+    fake_server.reply("fine")
+    with FakeOpenAIServer() as other:
+        other.reply("other")
+        other_config = write_config(home.parent / "other.toml", other.base_url)
+        async with LLMHub(settings) as first:
+            second = LLMHub(settings)  # the same URL: shares the replica (one concurrency limit per server)
+            third = LLMHub(load_settings(other_config))
+            await second.start()
+            await third.start()
+            shared = first.llm("caller").balancer.replicas[0]
+            assert second.llm("caller").balancer.replicas[0] is shared
+            own = third.llm("caller").balancer.replicas[0]
+            await second.aclose()  # before the fix: closed every replica of the loop, first's and third's too
+            assert (await first.llm("caller").complete(ASK)).text == "fine"
+            assert (await third.llm("caller").complete(ASK)).text == "other"
+            await third.aclose()
+            assert own.owners == 0 and own.http._client.is_closed and shared.owners == 1
+        assert shared.owners == 0
