@@ -24,15 +24,13 @@ class _Event(BaseModel):
 
 
 class Usage(BaseModel):
+    """A run's totals over its LLM calls (one response's token counts are :class:`agent.llm.wire.TokenUsage`)."""
+
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
     cache_hits: int = 0
-
-    def add(self, other: Usage) -> None:
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class Citation(BaseModel):

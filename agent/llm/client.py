@@ -37,7 +37,7 @@ class Completion(BaseModel):
     tool_calls: list[wire.ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     logprobs: list[wire.TokenLogprob] | None = None
-    usage: wire.Usage = Field(default_factory=wire.Usage)
+    usage: wire.TokenUsage = Field(default_factory=wire.TokenUsage)
     latency_s: float = 0.0
     retries: int = 0
     model: str = ""
@@ -157,7 +157,7 @@ class LLM:
     ) -> None:
         if self.trace is None:
             return
-        usage = completion.usage if completion else wire.Usage()
+        usage = completion.usage if completion else wire.TokenUsage()
         self.trace.emit(
             LlmCall(
                 role=self.role.name,
@@ -204,7 +204,7 @@ class LLM:
             self._record(None, started=started, retries=retries, stream=False, error=error, endpoint=url)
             raise error
         choice = response.choices[0]
-        usage = response.usage or wire.Usage(
+        usage = response.usage or wire.TokenUsage(
             prompt_tokens=_estimate_tokens(request.messages),
             completion_tokens=len((choice.message.content or "").split()),
         )
@@ -277,15 +277,13 @@ class ChatStream:
     def __init__(self, llm: LLM, request: wire.ChatRequest) -> None:
         self._llm = llm
         self._request = request
-        self._cm: Any = None
         self.completion: Completion | None = None
         self._pieces: list[str] = []
         self._tool_calls: dict[int, dict[str, str]] = {}
         self._logprobs: list[wire.TokenLogprob] = []
-        self._usage: wire.Usage | None = None
+        self._usage: wire.TokenUsage | None = None
         self._finish: str | None = None
         self._started = time.perf_counter()
-        self.first_token_s: float | None = None
         self._gen: Any = None
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -312,8 +310,6 @@ class ChatStream:
                 url = replica.url
                 async for event in events:
                     for piece in self._absorb(wire.ChatChunk.model_validate(event)):
-                        if self.first_token_s is None:
-                            self.first_token_s = time.perf_counter() - self._started
                         if self._llm.trace is not None:
                             self._llm.trace.emit(AnswerDelta(text=piece))
                         yield piece
@@ -335,7 +331,6 @@ class ChatStream:
         self._llm._record(hit, started=self._started, retries=0, stream=True, cached=True)
         if hit.text:
             self._pieces.append(hit.text)
-            self.first_token_s = time.perf_counter() - self._started
             if self._llm.trace is not None:
                 self._llm.trace.emit(AnswerDelta(text=hit.text))
             yield hit.text
@@ -364,7 +359,7 @@ class ChatStream:
 
     def _finish_completion(self, retries: int, url: str) -> Completion:
         text = "".join(self._pieces)
-        usage = self._usage or wire.Usage(
+        usage = self._usage or wire.TokenUsage(
             prompt_tokens=_estimate_tokens(self._request.messages), completion_tokens=len(self._pieces)
         )
         return Completion(
