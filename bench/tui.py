@@ -166,7 +166,7 @@ async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
             app.marks.pop("first_token_rendered", None)
             app.marks.pop("first_token_painted", None)
             box.focus()
-            box.value = f"Which star, run {i}?"  # type: ignore[attr-defined]
+            box.value = f"Which star, run {i}?"
             await pilot.pause()
             t0 = time.perf_counter()
             await app._press_keys(["enter"])  # the real key path, without Pilot's wait-for-idle afterwards

@@ -198,9 +198,9 @@ def html_to_text(data: str) -> tuple[str, str]:
     parts: list[str] = []
 
     def walk(node: object) -> None:
-        tag = node.tag  # type: ignore[attr-defined]
+        tag = node.tag  # type: ignore[attr-defined]  # selectolax nodes (untyped): walk takes object
         if tag == "-text":
-            parts.append(node.text_content or "")  # type: ignore[attr-defined]
+            parts.append(node.text_content or "")  # type: ignore[attr-defined]  # selectolax node, as above
             return
         if tag in ("-comment", "!doctype"):
             return
@@ -214,7 +214,7 @@ def html_to_text(data: str) -> tuple[str, str]:
             parts.append("\n\n")
         elif tag in _CELLS:
             parts.append(" | ")
-        for child in node.iter(include_text=True):  # type: ignore[attr-defined]
+        for child in node.iter(include_text=True):  # type: ignore[attr-defined]  # selectolax node, as above
             walk(child)
         if heading or tag in _BLOCKS:
             parts.append("\n\n")

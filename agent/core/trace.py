@@ -234,7 +234,7 @@ class Trace:
         if isinstance(event, RunEnd):
             event.usage = self.usage.model_copy()
             event.wall_s = round(time.perf_counter() - self._started, 4)
-        if event.type not in _EPHEMERAL:  # type: ignore[attr-defined]
+        if event.type not in _EPHEMERAL:  # type: ignore[attr-defined]  # every concrete event declares its type Literal
             self.events.append(event)
             if self._file is not None:
                 self._file.write(redact(event.model_dump_json()) + "\n")

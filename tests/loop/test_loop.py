@@ -615,7 +615,7 @@ async def test_search_documents_wrapper_passes_citations_through(
         )
 
     module = types.ModuleType("rag.search")
-    module.search_documents = fake_search  # type: ignore[attr-defined]
+    module.search_documents = fake_search
     monkeypatch.setitem(sys.modules, "rag.search", module)  # the real one needs chromadb and an index
     monkeypatch.setattr("tools.builtins._documents_summary", lambda settings: "1 passage")
     monkeypatch.setattr("tools.builtins._graph_summary", lambda settings: None)
