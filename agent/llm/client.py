@@ -53,10 +53,6 @@ class Completion(BaseModel):
         return tops
 
 
-def _as_messages(messages: Sequence[MessageLike]) -> list[wire.Message]:
-    return [m if isinstance(m, wire.Message) else wire.Message.model_validate(m) for m in messages]
-
-
 def _estimate_tokens(messages: Sequence[wire.Message]) -> int:
     return sum(len((m.content or "").split()) for m in messages)
 
@@ -111,7 +107,7 @@ class LLM:
         role = self.role
         params: dict[str, Any] = {
             "model": role.model,
-            "messages": _as_messages(messages),
+            "messages": list(messages),  # dicts are validated as wire.Message with the request
             "temperature": role.temperature,
             "top_p": role.top_p,
             "max_tokens": role.max_tokens,
@@ -177,25 +173,23 @@ class LLM:
     async def complete(self, messages: Sequence[MessageLike], **options: Any) -> Completion:
         """One chat completion. Options are ChatRequest fields (temperature, max_tokens, stop, logprobs, …)."""
         request = self.build_request(messages, **options)
-        payload = request.payload()
         started = time.perf_counter()
-        cache_key = self._cache_key(payload)
-        if (hit := await self._cached(cache_key)) is not None:
+        cache_key = self._cache_key(request.payload()) if self.cache is not None else None
+        body = request.model_dump_json(exclude_none=True).encode()  # one pass, no dict in between
+        if cache_key is not None and (hit := await self._cached(cache_key)) is not None:
             hit.latency_s, hit.retries = round(time.perf_counter() - started, 4), 0
             self._record(hit, started=started, retries=0, stream=False, cached=True)
             return hit
 
-        async def attempt(replica: Replica) -> tuple[Any, str]:
-            return await replica.http.post_json(CHAT_PATH, payload), replica.url
+        async def attempt(replica: Replica) -> tuple[wire.ChatResponse | None, str]:
+            return await replica.http.post_model(CHAT_PATH, body, wire.ChatResponse), replica.url
 
         try:
-            (data, url), retries, _ = await self.balancer.call(attempt)
+            (response, url), retries, _ = await self.balancer.call(attempt)
         except EndpointError as exc:
             self._record(None, started=started, retries=0, stream=False, error=exc)
             raise
-        try:
-            response = wire.ChatResponse.model_validate(data)
-        except ValidationError:
+        if response is None:
             error = ModelOutputError(f"{url}: the response is not a chat completion")
             self._record(None, started=started, retries=retries, stream=False, error=error, endpoint=url)
             raise error from None
@@ -220,7 +214,8 @@ class LLM:
             endpoint=url,
         )
         self._record(completion, started=started, retries=retries, stream=False)
-        await self._store(cache_key, completion)
+        if cache_key is not None:
+            await self._store(cache_key, completion)
         return completion
 
     @asynccontextmanager
