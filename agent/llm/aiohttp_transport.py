@@ -74,6 +74,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._env_proxy = env_proxy
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -122,17 +123,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """One whole-body POST without building httpx's request and response objects (the per-call hot path:
         a batch's every question). Errors are httpx's, as for :meth:`handle_async_request`; the body is raw (the
         caller decodes a Content-Encoding)."""
+        key = (timeout.get("connect"), timeout.get("read"))
+        limits = self._timeouts.get(key)
+        if limits is None:
+            limits = self._timeouts[key] = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
         with _as_httpx_errors(None):
             async with self._get_session().request(
-                "POST",
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                compress=None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
+                "POST", url, headers=headers, data=body, allow_redirects=False, compress=None, timeout=limits
             ) as response:
                 return response.status, response.headers, await response.read()
 

@@ -140,6 +140,8 @@ class Balancer:
         self._turn = 0
 
     def _pick(self, exclude: set[str]) -> Replica:
+        if len(self.replicas) == 1:  # the common case: nothing to choose
+            return self.replicas[0]
         healthy = [r for r in self.replicas if r.healthy and r.url not in exclude]
         if not healthy:
             healthy = [r for r in self.replicas if r.url not in exclude] or self.replicas
