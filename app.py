@@ -20,8 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
-from agent.core.errors import LodestarError
-from agent.core.secrets import redact
+from agent.core.errors import LodestarError, error_line
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
@@ -246,15 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     except LodestarError as exc:
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"lodestar: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        detail = redact(" ".join(str(exc).split()))[:300]
-        print(
-            f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)", file=sys.stderr
-        )
+        print(f"lodestar: {error_line(exc)} (run with --debug for details)", file=sys.stderr)
         return 1
 
 

@@ -221,7 +221,7 @@ async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
         for i in range(runs + 1):
             marks.clear()
             box.focus()
-            box.value = f"Which star, run {i}?"  # type: ignore[attr-defined]
+            box.value = f"Which star, run {i}?"
             await pilot.pause()
             t0, cpu0 = time.perf_counter(), time.process_time()
             await app._press_keys(["enter"])  # the real key path, without Pilot's wait-for-idle afterwards

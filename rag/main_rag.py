@@ -147,11 +147,6 @@ def first_verdict(text: str) -> str | None:
     return _verdict_of(match.group(0)) if match else None
 
 
-def _request_refused(exc: EndpointError) -> bool:
-    """A 4xx other than rate limiting/timeouts: the server rejects this kind of request (e.g. no logprobs)."""
-    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
-
-
 class Judge:
     """Agent-2 with its fallback chain; ``score`` returns (score, method that produced it)."""
 
@@ -185,7 +180,7 @@ class Judge:
                 )
                 break
             except EndpointError as exc:
-                if not _request_refused(exc):
+                if not exc.refused:  # e.g. no logprobs here
                     raise
                 if asked <= SMALL_TOP_LOGPROBS:
                     return None
@@ -221,7 +216,7 @@ class Judge:
         except ModelOutputError:
             return None
         except EndpointError as exc:
-            if _request_refused(exc):
+            if exc.refused:
                 return None
             raise
         p = min(max(judgment.p_yes, VERBAL_CLIP), 1 - VERBAL_CLIP)

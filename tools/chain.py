@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.core.errors import ModelOutputError
+from agent.core.errors import ModelOutputError, validation_line
 from tools.registry import ToolResult, render_value, truncate
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
@@ -150,9 +150,7 @@ def parse_chain(
     try:
         chain = Chain.model_validate({"steps": data})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ChainError(f"invalid chain at {where}: {first['msg']}") from None
+        raise ChainError(f"invalid chain at {validation_line(exc)}") from None
     known = list(tool_names)
     ids: list[str] = []
     for step in chain.steps:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from agent.core.errors import BadInputError, LodestarError
+from agent.core.errors import BadInputError, LodestarError, error_line
 from agent.run.modes import MODES
 from ui.format import Display, one_line
 from ui.widgets.chat import AnswerMessage, ChatLog, UserMessage
@@ -164,11 +164,11 @@ class ChatController:
             status = "cancelled"
             raise
         except LodestarError as exc:
-            error = self.fmt.text(str(exc))
+            error = self.fmt.text(error_line(exc))
             severity: SeverityLevel = "warning" if isinstance(exc, BadInputError) else "error"
             self.app.notify(error, title=f"{mode} mode", timeout=8, severity=severity)
-        except Exception as exc:
-            error = self.fmt.text(f"internal error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug: the app goes on, the user is told what broke
+            error = self.fmt.text(error_line(exc))
             self.app.notify(error, title=f"{mode} mode", severity="error", timeout=10)
         finally:
             elapsed = time.perf_counter() - started

@@ -1,7 +1,8 @@
 """One run in the work pane: the agent's trace, live, one entry per event.
 
-LLM calls (role, model, tokens, latency), planner thoughts and decisions, tool calls with their arguments and
-results, the MAIN-RAG table (documents, scores, the bar, kept or dropped) and the Think-on-Graph beam per depth.
+LLM calls (role, model, tokens, latency), planner thoughts and decisions, repairs of unusable model output,
+tool calls with their arguments and results, the MAIN-RAG table (documents, scores, the bar, kept or dropped)
+and the Think-on-Graph beam per depth.
 Streamed answer pieces are not shown here: the chat pane renders those.
 """
 
@@ -21,6 +22,7 @@ from agent.core.trace import (
     KgStep,
     LlmCall,
     Plan,
+    Repair,
     Rewrite,
     RunEnd,
     RunStart,
@@ -161,6 +163,20 @@ class RunView(Vertical):
             (event.next, "bold"),
         )
         self._add(Static(text, classes="plan"))
+
+    def _on_repair(self, event: Repair) -> None:
+        """Why the same role was asked again (or answered by a default): the model's output was unusable."""
+        attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+        text = Text.assemble(
+            ("↻ ", "bold yellow"),
+            (event.role, "bold yellow"),
+            " ",
+            (one_line(event.problem, 300), "yellow"),
+            "\n",
+            ("  → ", "dim"),
+            (event.action + attempt, "bold"),
+        )
+        self._add(Static(text, classes="repair"))
 
     def _on_tool_call(self, event: ToolCallEvent) -> None:
         step = f"{event.step}: " if event.step else ""

@@ -28,7 +28,7 @@ class WorkPane(VerticalScroll):
     can_focus = True
 
     def __init__(self, display: Display, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # Textual's keyword-only widget options, passed through
         self.fmt = display
 
     @property
