@@ -143,6 +143,12 @@ async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
     return await run(args, settings)
 
 
+async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.mcp_server.cli import cmd_mcp as run
+
+    return await run(args, settings)
+
+
 # -- parser ---------------------------------------------------------------------------------------------------
 
 
@@ -206,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
     doctor.set_defaults(handler=cmd_doctor)
+
+    mcp = sub.add_parser("mcp", help="serve Lodestar to MCP clients (stdio; --http HOST:PORT), or `mcp tools`")
+    mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="Streamable HTTP instead of stdio")
+    mcp.add_argument("--allow-ingest", metavar="ROOT", action="append", help="add an ingest tool confined to ROOT")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="MCP_COMMAND", required=False)
+    mcp_sub.add_parser("tools", help="list the tools of the MCP servers in [mcp.servers]")
+    mcp.set_defaults(handler=cmd_mcp)
 
     serve = sub.add_parser("serve-local", help="run the embedded llama.cpp server until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
