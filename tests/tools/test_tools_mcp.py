@@ -267,3 +267,61 @@ def test_doctor_and_mcp_tools_list_each_server_with_status_and_tools(
     out = capsys.readouterr().out
     assert "mcp echo     running" in out and "    echo__hang\n" in out and "mcp broken   failed" in out
     assert python_children(ECHO) == []
+
+
+def echo_pids() -> list[int]:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if ECHO in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_ctrl_c_during_a_call_stops_the_server_and_leaves_no_orphan(
+    home: Path, fake_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+
+    config = configure(home, fake_server, stdio_entry(), call_timeout_s=120)
+    script(fake_server, [("echo__hang", {})], "unreachable")
+    trace = tmp_path / "run.jsonl"
+    before = set(echo_pids())
+    args = [sys.executable, app.__file__, "--config", str(config), "ask", "--mode", "tools", "--trace", str(trace), "q"]
+    proc = subprocess.Popen(args, env=child_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not (trace.exists() and '"name":"echo__hang"' in trace.read_text(encoding="utf-8")):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the hanging call was never made"
+            time.sleep(0.05)  # polling a file another process writes
+        started = set(echo_pids()) - before
+        assert len(started) == 1  # the server is up, in its own session, so Ctrl-C reaches only Lodestar
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err.decode().strip().endswith("lodestar: interrupted")
+    assert not (set(echo_pids()) & started)  # stopped with Lodestar, not orphaned
+
+
+def test_a_failing_run_still_stops_its_servers(
+    home: Path, fake_server: FakeOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.testing.fake_openai import Reply
+
+    configure(home, fake_server, stdio_entry())
+    fake_server.reply(["Echo it. Next: caller.", "Done. Next: summarizer."], system_contains=PLANNER)
+    fake_server.reply('Action: echo__echo\nAction Input: {"text": "x"}', system_contains=CALLER)
+    fake_server.reply(Reply.error(400, "bad request"), system_contains=SUMMARIZER)
+    assert app.main(["ask", "--mode", "tools", "--trace", str(tmp_path / "run.jsonl"), "q"]) == 1
+    assert "lodestar: error:" in capsys.readouterr().err
+    assert [r.ok for r in tool_results(tmp_path / "run.jsonl")] == [True]  # the server did run
+    assert python_children(ECHO) == []
