@@ -248,6 +248,15 @@ class McpSettings(_Section):
         return servers
 
 
+class TraceSettings(_Section):
+    """Where traces go besides the JSONL file: an OpenTelemetry collector (off unless an endpoint is set)."""
+
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL (spans go to <url>/v1/traces); default: $OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    otlp_content: bool = Field(False, description="also export questions, answers, tool I/O and document ids")
+
+
 class Settings(_Section):
     home: Path = Field(Path(".lodestar"), description="where data lives: chroma/, graph/, traces/, cache/")
     endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
@@ -257,6 +266,7 @@ class Settings(_Section):
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 
     @field_validator("endpoints")
