@@ -259,7 +259,7 @@ def test_doctor_and_mcp_tools_list_each_server_with_status_and_tools(
         fh.write('\n[mcp.servers.broken]\ncommand = "/nonexistent/mcp-server"\ntimeout_s = 10\n')
     assert app.main(["mcp", "tools"]) == 1  # one server could not start
     out = capsys.readouterr().out
-    assert "mcp echo     running (" in out and "6 tools" in out
+    assert "mcp echo     running (" in out and "7 tools" in out
     assert "    echo__echo: Repeat the text back. (from MCP server echo)" in out
     assert "mcp broken   failed: " in out and "/nonexistent/mcp-server" in out
     fake_server.reply('{"ok": true}', match=lambda body: "response_format" in body)
@@ -325,3 +325,42 @@ def test_a_failing_run_still_stops_its_servers(
     assert "lodestar: error:" in capsys.readouterr().err
     assert [r.ok for r in tool_results(tmp_path / "run.jsonl")] == [True]  # the server did run
     assert python_children(ECHO) == []
+
+
+def test_http_headers_take_their_values_from_the_environment_and_stay_secret(
+    home: Path,
+    fake_server: FakeOpenAIServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    token = "echo-token-5f1e2d3c"
+    monkeypatch.setenv("ECHO_TOKEN", token)
+    port = free_port()
+    entry = f'url = "http://127.0.0.1:{port}/mcp"\nheaders = {{ Authorization = "Bearer ${{ECHO_TOKEN}}" }}'
+    config = configure(home, fake_server, entry)
+    assert token not in config.read_text(encoding="utf-8")
+    script(fake_server, [("echo__auth_digest", {})], "Authenticated [1].")
+    trace = tmp_path / "run.jsonl"
+    with http_process([ECHO, "--http", str(port)], child_env(home), port, tmp_path):
+        ask_tools("Am I authenticated?", trace, capsys)
+    (result,) = tool_results(trace)
+    assert result.ok and result.output == hashlib.sha256(f"Bearer {token}".encode()).hexdigest()[:16]
+    assert token not in trace.read_text(encoding="utf-8")
+
+
+async def test_a_server_that_failed_to_start_is_not_retried_at_once(home: Path) -> None:
+    from tools.mcp.client import McpConnection, McpUnavailable
+
+    connection = McpConnection("broken", McpServerSettings(command="/nonexistent/mcp-server", timeout_s=10))
+    with pytest.raises(McpUnavailable) as first:
+        await connection.start()
+    assert connection.status == "failed" and str(first.value).startswith("MCP server broken: ")
+    started = time.monotonic()
+    with pytest.raises(McpUnavailable) as again:
+        await connection.start()
+    assert str(again.value) == str(first.value) and time.monotonic() - started < 0.5
+    with pytest.raises(ToolError, match="MCP server broken: "):  # a call says why, as an observation
+        await connection.call("anything", {})

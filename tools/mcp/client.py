@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from agent.core.errors import LodestarError, ToolError
 from agent.core.secrets import redact
 
 OWNER_ENV = "LODESTAR_MCP_OWNER"  # set in each stdio server's environment: lets the exit hook find strays
+RETRY_AFTER_S = 30.0  # a server that failed to start is not tried again sooner (each try may cost timeout_s)
 STOP_GRACE_S = 10.0  # the SDK's own shutdown escalates within ~6 s (2 s stdin close, 2 s TERM, 2 s KILL)
 
 
@@ -45,6 +47,7 @@ class McpConnection:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._failed_at: float | None = None  # when start-up last failed
 
     @property
     def status(self) -> str:
@@ -89,6 +92,8 @@ class McpConnection:
         async with self._lock:
             if self._client is not None:
                 return
+            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_S:
+                raise McpUnavailable(f"MCP server {self.name}: {self.error}")
             await self._finish_task()
             self.error = None
             self._stop = asyncio.Event()
@@ -100,6 +105,7 @@ class McpConnection:
                 self.error = f"did not start within {self.settings.timeout_s:g} s"
             if self._client is None:
                 await self._finish_task()
+                self._failed_at = time.monotonic()
                 raise McpUnavailable(f"MCP server {self.name}: {self.error or 'closed during start-up'}")
 
     async def _own(self, ready: asyncio.Event) -> None:
@@ -117,6 +123,7 @@ class McpConnection:
             async with Client(target, client_info=info, read_timeout_seconds=self.settings.call_timeout_s) as client:
                 self.tools = await _list_all(client)
                 self._client = client
+                self._failed_at = None
                 ready.set()
                 await self._stop.wait()
         except asyncio.CancelledError:
