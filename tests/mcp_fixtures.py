@@ -61,7 +61,8 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float 
 @contextmanager
 def http_process(args: list[str], env: dict[str, str], port: int, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A child serving Streamable HTTP on ``port``; terminated (then killed) and reaped on exit."""
-    process = subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stderr=subprocess.PIPE)
+    log = (cwd / f"http-server-{port}.log").open("wb")  # a file, not a pipe nobody drains: a full pipe would block
+    process = subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stderr=log)
     try:
         wait_for_port(port, process)
         yield process
@@ -72,6 +73,7 @@ def http_process(args: list[str], env: dict[str, str], port: int, cwd: Path) -> 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        log.close()
 
 
 def live_children() -> list[psutil.Process]:
