@@ -109,7 +109,8 @@ def make_tool(connection: McpConnection, listed: Any) -> McpTool:
         fn=call,
         args_model=_EMPTY,
         is_async=True,
-        timeout_s=connection.settings.call_timeout_s + 5,  # a backstop: the connection's own limit speaks first
+        # a backstop only: start-up (timeout_s) and the call (call_timeout_s) have their own limits and messages
+        timeout_s=connection.settings.timeout_s + connection.settings.call_timeout_s + 5,
         server=connection.name,
         remote_name=listed.name,
         schema=convert_schema(listed.input_schema),

@@ -60,8 +60,6 @@ class McpConnection:
         from mcp.client.stdio import stdio_client
 
         key = f"mcp.servers.{self.name}"
-        if self.settings.url:
-            return self.settings.url
         env = {k: expand_env(v, f"{key}.env.{k}") for k, v in self.settings.env.items()}
         env[OWNER_ENV] = str(os.getpid())
         assert self.settings.command is not None
