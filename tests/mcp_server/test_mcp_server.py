@@ -108,7 +108,17 @@ async def test_the_sdk_client_lists_searches_asks_and_survives_bad_arguments(
 async def test_ingest_is_offered_only_with_allow_ingest_and_stays_inside_its_root(
     served: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    from kg.ingest import load_triples
+    from kg.store import graph_dir, open_or_new
+
     config, home = served
+    triples = tmp_path / "lights.tsv"
+    triples.write_text(
+        "Eddystone Lighthouse\tbuilt_by\tJohn Smeaton\nJohn Smeaton\tborn_in\tAusthorpe\n", encoding="utf-8"
+    )
+    graph = open_or_new(home)
+    load_triples(graph, triples)
+    graph.save(graph_dir(home))
     inbox = tmp_path / "inbox"
     write_corpus(inbox, {"tides.md": "# Tides\n\nSpring tides follow the new and the full moon."})
     (tmp_path / "secret.txt").write_text("outside", encoding="utf-8")
@@ -124,6 +134,18 @@ async def test_ingest_is_offered_only_with_allow_ingest_and_stays_inside_its_roo
         assert done.structured_content["files"] == 1 and done.structured_content["chunks_added"] >= 1
         found = await client.call_tool("search_documents", {"query": "spring tides moon", "k": 1})
         assert "Spring tides" in found.structured_content["citations"][0]["text"]
+
+        around = await client.call_tool("graph_entity", {"name": "john smeaton"})
+        assert not around.is_error, text_of(around)
+        assert around.structured_content["answer"] == "John Smeaton: 2 triples"
+        assert {c["text"] for c in around.structured_content["citations"]} == {
+            "Eddystone Lighthouse —built_by→ John Smeaton",
+            "John Smeaton —born_in→ Austhorpe",
+        }
+        unknown = await client.call_tool("graph_entity", {"name": "Jon Smeeton"})
+        assert unknown.is_error and "did you mean: John Smeaton" in text_of(unknown)
+        stats = (await client.call_tool("stats", {})).structured_content
+        assert stats["graph"] == {"entities": 3, "triples": 2, "relations": 2}
 
 
 def test_a_bad_http_flag_is_one_line_and_exit_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
