@@ -1,4 +1,4 @@
-"""Tool-call quality on API-Bank level-1 cases, scored step-level as α-UMi does (ALGORITHMS.md §3.5).
+"""Tool-call quality on API-Bank level-1 cases, scored step-level as α-UMi does (docs/algorithms.md §3.5).
 
     python bench/tools_quality.py [--n 25] [--seed 0] [--variants loop,caller] [--format text]
                                   [--base-url URL --model NAME]   # default: the bundled model, started here

@@ -1,4 +1,4 @@
-"""Think-on-Graph beam search (Sun et al., ICLR 2024; ALGORITHMS.md §2), over a :class:`KnowledgeGraph`.
+"""Think-on-Graph beam search (Sun et al., ICLR 2024; docs/algorithms.md §2), over a :class:`KnowledgeGraph`.
 
 Per depth: relation search + pruning for every frontier entity (concurrent), entity search + scoring for every
 kept (entity, relation) pair (concurrent), global top-N by relation score × entity score (zeros dropped), then

@@ -1,4 +1,4 @@
-"""MAIN-RAG (Chang et al., 2025; ALGORITHMS.md §1): training-free multi-agent filtering of retrieved documents.
+"""MAIN-RAG (Chang et al., 2025; docs/algorithms.md §1): training-free multi-agent filtering of retrieved documents.
 
 Agent-1 (predictor) answers the question from each document alone; Agent-2 (judge) scores each (document,
 question, answer) triplet with log p(Yes) − log p(No) of its first token; the adaptive bar τ = mean − n·σ keeps
@@ -273,7 +273,7 @@ def select(judged: list[JudgedDoc], n: float) -> tuple[float, list[JudgedDoc], b
 
 
 def reorder(docs: Sequence[JudgedDoc]) -> list[JudgedDoc]:
-    """Long-context reordering (ALGORITHMS §6): best at both ends, weakest in the middle."""
+    """Long-context reordering (docs/algorithms.md §5.3): best at both ends, weakest in the middle."""
     return list(docs[0::2]) + list(docs[1::2])[::-1]
 
 

@@ -4,7 +4,7 @@ The caller may answer with a chain instead of one call: a JSON list of steps ``{
 arguments reference earlier results — ``"$s1"`` (the whole value), ``"$s1.field"``, ``"${s1.items[0].name}"``
 (inside a longer string the value is interpolated as text). Steps whose inputs are ready run concurrently
 (bounded); a failed step fails only the steps that depend on it, and the error is attributed to that step and its
-tool so that the caller can repair the chain (ATC's attributable reflection, §4.2).
+tool so that the caller can repair the chain (ATC's attributable reflection, docs/algorithms.md §4.2).
 
 Deliberate deviation from ATC: ATC has the model write Python and executes it in a sandbox. We have no real
 sandbox here, so chains are declarative data only; no model-written code is ever executed.

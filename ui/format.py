@@ -10,11 +10,13 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.core.config import LOCAL_ENDPOINT, ROLES, Settings
 from agent.core.secrets import redact
-from agent.core.trace import Usage
+
+if TYPE_CHECKING:
+    from agent.core.trace import Usage
 
 _PORT = re.compile(r"(//[^/:\s]+):\d+")
 

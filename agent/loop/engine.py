@@ -1,4 +1,4 @@
-"""The α-UMi planner–caller–summarizer loop (ALGORITHMS.md §3), training-free, over any chat endpoint.
+"""The α-UMi planner–caller–summarizer loop (docs/algorithms.md §3), training-free, over any chat endpoint.
 
 Per step: the planner (role "planner") writes a thought ending in ``Next: caller | summarizer | give up``; on
 caller, the caller (role "caller") turns the thought into one tool call or a tool chain; the tool result goes into
@@ -12,8 +12,9 @@ Choices where the reference is silent or does not apply:
 - Caller output that cannot be parsed (no ``Action:``, invalid JSON, unknown tool) is retried the same way; if
   it stays unusable, the failure is the step's observation, so the planner can change course.
 - Invalid arguments, tool exceptions and timeouts are observations (α-UMi's environment returns errors too).
-- A failed chain is repaired by the caller with the error attributed to its step and tool (ATC §4.2), at most
-  ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are not run again.
+- A failed chain is repaired by the caller with the error attributed to its step and tool (docs/algorithms.md
+  §4.2), at most ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are
+  not run again.
 - "give up" cannot restart a search here (no DFSDT): the summarizer answers honestly, saying what failed.
 - When ``loop.max_steps`` is spent, the summarizer answers with what was gathered and says what is missing.
 """
@@ -315,7 +316,7 @@ class Loop:
         await self.run_chain_with_repairs(step, request, messages)
 
     async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
-        """Run the chain; on failure, feed the attributed error back and run the caller's fix (ATC §4.2)."""
+        """Run the chain; on failure, feed the attributed error back for the caller's fix (docs/algorithms.md §4.2)."""
         repairs = 0
         while True:
             prefix = f"{step}." if repairs == 0 else f"{step}.r{repairs}."

@@ -23,7 +23,8 @@ from ui.screens.help import HelpScreen
 from ui.screens.history import HistoryScreen
 from ui.screens.settings import SettingsScreen
 from ui.widgets.chat import AnswerMessage, CitationList, UserMessage
-from ui.widgets.work import RunView, WorkPane
+from ui.widgets.run import RunView
+from ui.widgets.work import WorkPane
 
 SIZE = (120, 40)
 SECRET = "sk-test-secret-123456789"  # the key tests/conftest.write_config puts in the config
