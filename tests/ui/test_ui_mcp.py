@@ -13,7 +13,7 @@ from tests.mcp_fixtures import FIXTURES, python_children
 from tests.ui_fixtures import wait_settled
 from tools.mcp.pool import shutdown_all
 from ui.app import LodestarApp
-from ui.widgets.work import RunView
+from ui.widgets.run import RunView
 
 ECHO = str(FIXTURES / "echo_server.py")
 
