@@ -263,3 +263,15 @@ def build_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
     for name in settings.loop.disabled_tools:
         registry.remove(name)
     return registry
+
+
+async def assemble_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
+    """:func:`build_registry` plus the tools of the MCP servers in ``[mcp.servers]`` (started on first use)."""
+    registry = build_registry(settings, knowledge=knowledge)
+    if settings.mcp.servers:
+        from tools.mcp.adapter import add_mcp_tools
+
+        await add_mcp_tools(registry, settings)
+        for name in settings.loop.disabled_tools:
+            registry.remove(name)
+    return registry
