@@ -75,6 +75,7 @@ def load_graph(request: GraphRequest, settings: Settings, progress: Progress) ->
     progress("total", steps)
     graph = open_or_new(settings.home)
     report = load_triples(graph, request.file, request.format)
+    report.require_something()
     progress("advance", 1)
     lines = [
         f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
