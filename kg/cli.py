@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 from agent.core.config import Settings
 from agent.core.errors import BadInputError
-from kg.graphfile import read_sources
-from kg.ingest import LoadReport, load_aliases, load_triples, rebuild
-from kg.store import KnowledgeGraph, graph_dir, open_or_new
+from kg.ingest import LoadReport
+from kg.store import graph_dir
 from kg.stores.base import GraphStore, Neighbourhood
+from kg.stores.load import loader, rebuild, reset
 from kg.stores.open import open_store
 
 MAX_PROBLEMS_SHOWN = 20
@@ -37,12 +36,12 @@ async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
     aliases = Path(args.aliases) if args.aliases else None
     if aliases is not None and not aliases.is_file():
         raise BadInputError(f"{aliases}: no such file")
-    graph = open_or_new(settings.home)
-    report = load_triples(graph, path, args.format, strict=args.strict)
+    target = loader(settings)
+    report = target.load_file(path, args.format, strict=args.strict)
     _report_problems(report)
     report.require_something()
-    alias_report = load_aliases(graph, aliases, strict=args.strict) if aliases else None
-    saved = graph.save(graph_dir(settings.home))
+    alias_report = target.load_aliases(aliases, strict=args.strict) if aliases else None
+    summary = target.commit()
     print(
         f"{path}: {report.added} triples added, {report.duplicates} duplicates, "
         f"{len(report.malformed)} malformed lines skipped"
@@ -56,36 +55,27 @@ async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
             f"{aliases}: {alias_report.aliases_added} aliases added, "
             f"{len(alias_report.malformed)} malformed lines skipped"
         )
-    print(
-        f"graph: {len(graph)} entities, {graph.num_triples} triples, "
-        f"{len(graph.relation_counts())} relations (saved to {saved})"
-    )
+    print(summary)
     return 0
 
 
 async def cmd_kg_reset(args: argparse.Namespace, settings: Settings) -> int:
-    """Delete the graph (file, recorded sources, caches): the way out of a graph that cannot be read."""
+    """Delete the graph (file, store, recorded sources, caches): the way out of a graph that cannot be read."""
     directory = graph_dir(settings.home)
-    if not directory.exists():
+    if not reset(settings):
         print(f"no graph to remove under {directory}")
         return 0
-    shutil.rmtree(directory)
     print(f"removed the graph under {directory}; load one with `lodestar kg load FILE`")
     return 0
 
 
 async def cmd_kg_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    """Build the graph again from the files it was loaded from (a corrupt or old-format graph file is replaced)."""
-    directory = graph_dir(settings.home)
-    sources = read_sources(directory)
-    if not sources:
-        raise BadInputError(f"no recorded sources under {directory}: `lodestar kg reset`, then `lodestar kg load FILE`")
-    graph = KnowledgeGraph()
-    for report in rebuild(sources, graph):
+    """Build the graph again from the files it was loaded from (a corrupt or old-format graph is replaced)."""
+    reports, summary = rebuild(settings)
+    for report in reports:
         _report_problems(report)
         print(f"{report.file}: {report.added or report.aliases_added} added ({report.format})")
-    saved = graph.save(directory)
-    print(f"graph: {len(graph)} entities, {graph.num_triples} triples (rebuilt, saved to {saved})")
+    print(summary + " (rebuilt)")
     return 0
 
 

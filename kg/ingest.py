@@ -154,22 +154,3 @@ def load_aliases(graph: KnowledgeGraph, path: Path, *, strict: bool = False) -> 
 def _source(path: Path, fmt: str, added: int) -> dict[str, object]:
     """What ``lodestar kg rebuild`` replays: the absolute path, so it works from any folder."""
     return {"file": str(path.resolve()), "format": fmt, "added": added, "at": time.time()}
-
-
-def rebuild(sources: list[dict[str, object]], graph: KnowledgeGraph) -> list[LoadReport]:
-    """Load every recorded source again, in order, into ``graph``; a missing file stops it before any load."""
-    missing = [str(s["file"]) for s in sources if not Path(str(s["file"])).is_file()]
-    if missing:
-        raise BadInputError(
-            f"cannot rebuild the graph: {missing[0]} is gone"
-            + (f" (and {len(missing) - 1} more sources)" if len(missing) > 1 else "")
-            + "; `lodestar kg reset`, then `lodestar kg load FILE`"
-        )
-    reports = []
-    for source in sources:
-        path, fmt = Path(str(source["file"])), str(source.get("format") or "") or None
-        if fmt == "aliases":
-            reports.append(load_aliases(graph, path))
-        else:
-            reports.append(load_triples(graph, path, fmt))
-    return reports

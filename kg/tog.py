@@ -261,7 +261,9 @@ class ThinkOnGraph:
                 self.settings.prune, question, names, self.settings.embedding_model
             )
         else:
-            messages = prompts.entity_messages(question, pair.relation, names, json_mode=self.json_mode)
+            messages = prompts.entity_messages(
+                question, self.graph.relation_name(pair.relation), names, json_mode=self.json_mode
+            )
             temperature = self.settings.temperature_exploration
             if self.json_mode:
                 reply = await self._json(messages, entity_schema(len(names)), temperature)
