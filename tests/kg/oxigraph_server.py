@@ -30,27 +30,34 @@ def free_port() -> int:
 
 
 class OxigraphServer:
-    def __init__(self, data: Path, location: Path) -> None:
+    def __init__(self, data: Path | None, location: Path) -> None:
+        """``data``: an N-Triples file loaded first; None serves the store already at ``location``."""
         self.data, self.location = data, location
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/query"
         self.process: subprocess.Popen[bytes] | None = None
+        self.ready_timeout_s = 60.0
 
     def __enter__(self) -> OxigraphServer:
         binary = oxigraph_binary()
-        subprocess.run(
-            [binary, "load", "--location", str(self.location), "--file", str(self.data)],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        if self.data is not None:
+            subprocess.run(
+                [binary, "load", "--location", str(self.location), "--file", str(self.data)],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         self.process = subprocess.Popen(
             [binary, "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: teardown kills everything it started
         )
-        self._wait_ready(timeout_s=60)
+        try:
+            self._wait_ready(timeout_s=self.ready_timeout_s)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
