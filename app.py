@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=cmd_batch)
 
     ingest = sub.add_parser("ingest", help="add documents to the store")
-    ingest.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl)")
+    ingest.add_argument(
+        "paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl .docx .pptx .xlsx .odt .epub .rtf)"
+    )
     ingest.add_argument("--collection", default=None, help="collection name (default: from config)")
     ingest.add_argument(
         "--prune", action="store_true", help="also remove the chunks of files under PATHS that no longer exist"
