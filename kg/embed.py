@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import ConfigError
+from kg import graphfile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,9 +92,12 @@ def _name_matrix_sync(
     matrix = encode_sync(model, [name for _, name in pairs])
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, revision=revision, model=model, ids=np.array(ids), vectors=matrix.astype(np.float16))
-        os.replace(tmp, path)
+        vectors = matrix.astype(np.float16)
+        graphfile.atomic_write(  # a killed run leaves no temporary behind for long: the next save cleans it
+            path.parent,
+            path.name,
+            lambda fh: np.savez(fh, revision=revision, model=model, ids=np.array(ids), vectors=vectors),
+        )
     _names[key] = (revision, ids, matrix)
     return ids, matrix
 

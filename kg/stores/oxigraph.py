@@ -136,6 +136,7 @@ class OxigraphStore(RdfStore):
         entities: dict[str, ox.NamedNode] = {}
         relations: dict[str, ox.NamedNode] = {}
         quads: list[ox.Quad] = []
+        pending: set[ox.Quad] = set()  # this chunk's triples, not yet in the store
         rows: list[tuple[str, str, bool]] = []
 
         def entity(source_id: str, name: str) -> ox.NamedNode:
@@ -156,6 +157,7 @@ class OxigraphStore(RdfStore):
             self.index.add(rows)
             quads.clear()
             rows.clear()
+            pending.clear()
 
         for record in read_triples(path, fmt):
             if isinstance(record, Malformed):
@@ -168,7 +170,12 @@ class OxigraphStore(RdfStore):
             relation = relations.get(record.relation)
             if relation is None:
                 relation = relations[record.relation] = ox.NamedNode(relation_iri(record.relation))
-            quads.append(ox.Quad(head, relation, tail, graph))
+            quad = ox.Quad(head, relation, tail, graph)
+            if quad in pending or quad in self.store:  # a point lookup: duplicates are counted, as in networkx
+                report.duplicates += 1
+                continue
+            pending.add(quad)
+            quads.append(quad)
             report.added += 1
             if len(quads) >= CHUNK:
                 flush()

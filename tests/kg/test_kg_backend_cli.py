@@ -32,6 +32,8 @@ def test_oxigraph_load_stats_show_rebuild_reset(home: Path, oxigraph_config: Pat
     )
     assert code == 0, err
     assert (home / "graph" / "oxigraph").is_dir() and "aliases added" in out
+    code, out, _ = run(capsys, oxigraph_config, "kg", "load", str(graph))
+    assert code == 0 and "0 triples added" in out and " 0 duplicates" not in out
     code, out, _ = run(capsys, oxigraph_config, "kg", "stats")
     assert code == 0 and "backend:   oxigraph" in out and "top relations:" in out and "http" not in out
     code, out, _ = run(capsys, oxigraph_config, "kg", "show", "harrison's", "sea", "watch")  # an alias
