@@ -136,6 +136,9 @@ def _documents_summary(settings: Settings) -> str | None:
 def _graph_summary(settings: Settings) -> str | None:
     from kg.stores.open import open_store
 
+    if settings.kg.backend == "sparql":  # counting a remote graph can take minutes: say what it is instead
+        return "a knowledge graph behind a SPARQL endpoint (entities found by their labels)"
+
     async def stats() -> Any:
         store = open_store(settings.home, settings.kg)
         try:
