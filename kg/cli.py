@@ -11,51 +11,28 @@ from agent.core.errors import BadInputError
 from kg.ingest import LoadReport
 from kg.store import graph_dir
 from kg.stores.base import GraphStore, Neighbourhood
-from kg.stores.load import loader, rebuild, reset
+from kg.stores.load import rebuild, reset
 from kg.stores.open import open_store
-
-MAX_PROBLEMS_SHOWN = 20
+from kg.workflow import load_graph_files, problem_lines
 
 
 def _report_problems(report: LoadReport) -> None:
-    """Every skipped line is accounted for: the first ones in full, the rest by line number."""
-    problems = report.malformed
-    for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"lodestar: skipped {problem}", file=sys.stderr)
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        rest = ", ".join(str(p.line) for p in problems[MAX_PROBLEMS_SHOWN:])
-        print(
-            f"lodestar: skipped {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines in {report.file}: "
-            f"lines {rest}",
-            file=sys.stderr,
-        )
+    for line in problem_lines(report):
+        print(f"lodestar: {line}", file=sys.stderr)
 
 
 async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
     aliases = Path(args.aliases) if args.aliases else None
-    if aliases is not None and not aliases.is_file():
-        raise BadInputError(f"{aliases}: no such file")
-    target = loader(settings)
-    report = target.load_file(path, args.format, strict=args.strict)
-    _report_problems(report)
-    report.require_something()
-    alias_report = target.load_aliases(aliases, strict=args.strict) if aliases else None
-    summary = target.commit()
-    print(
-        f"{path}: {report.added} triples added, {report.duplicates} duplicates, "
-        f"{len(report.malformed)} malformed lines skipped"
-        + (f", {report.names} names set" if report.names else "")
-        + (f", {report.aliases_added} aliases" if report.aliases_added else "")
-        + f" ({report.seconds:.2f} s)"
+    load = load_graph_files(
+        settings, Path(args.file), args.format, aliases, strict=args.strict, on_problems=_report_problems
     )
-    if alias_report is not None:
-        _report_problems(alias_report)
-        print(
-            f"{aliases}: {alias_report.aliases_added} aliases added, "
-            f"{len(alias_report.malformed)} malformed lines skipped"
-        )
-    print(summary)
+    summary = load.summary()
+    _report_problems(load.triples)
+    print(summary[0])
+    if load.aliases is not None:
+        _report_problems(load.aliases)
+        print(summary[1])
+    print(summary[-1])
     return 0
 
 

@@ -65,28 +65,8 @@ def ingest(request: IngestRequest, settings: Settings, progress: Progress) -> li
 
 def load_graph(request: GraphRequest, settings: Settings, progress: Progress) -> list[str]:
     try:
-        from kg.stores.load import loader
+        from kg.workflow import load_graph_files
     except ImportError as exc:
         raise BadInputError(f"graph loading is not available in this build ({exc.name})") from None
-    if request.aliases is not None and not request.aliases.is_file():
-        raise BadInputError(f"{request.aliases}: no such file")
-    steps = 3 if request.aliases else 2
-    progress("total", steps)
-    target = loader(settings)  # whichever [kg] backend is configured
-    report = target.load_file(request.file, request.format, strict=False)
-    report.require_something()
-    progress("advance", 1)
-    lines = [
-        f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
-        f"{len(report.malformed)} malformed lines skipped"
-    ]
-    if request.aliases is not None:
-        aliases = target.load_aliases(request.aliases, strict=False)
-        progress("advance", 1)
-        lines.append(
-            f"{request.aliases}: {aliases.aliases_added} aliases added, "
-            f"{len(aliases.malformed)} malformed lines skipped"
-        )
-    lines.insert(0, target.commit())
-    progress("advance", 1)
-    return lines
+    load = load_graph_files(settings, request.file, request.format, request.aliases, progress=progress)
+    return load.summary()

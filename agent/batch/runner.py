@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from agent.batch.metrics import Scoreboard, score
 from agent.core.config import Settings
-from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError
-from agent.core.secrets import redact
+from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError, error_line, validation_line
 from agent.core.trace import Trace, Usage
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, needs_probe
 from agent.run.question import run_question
@@ -47,6 +46,7 @@ class InputLine(BaseModel):
     question: StrictStr
     answers: list[StrictStr] | None = None
     mode: StrictStr | None = None
+    gold_docs: list[StrictStr] | None = None  # ids of the documents that hold the answer (the report marks them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class Item:
     mode: str
     line: int
     answers: tuple[str, ...] | None = None
+    gold_docs: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
@@ -74,12 +75,6 @@ def id_key(value: object) -> str:
     return str(value)
 
 
-def _reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "line"
-    return f"{where}: {first['msg']}" + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
-
-
 def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     """One input line to an Item; raises ValueError with a short reason."""
     try:
@@ -87,13 +82,13 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(json_problem(exc)) from None
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")
     try:
         line = InputLine.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(_reason(exc)) from None
+        raise ValueError(validation_line(exc, top="line")) from None
     question = line.question.strip()
     if not question:
         raise ValueError("question: empty")
@@ -103,19 +98,36 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     if mode not in MODE_NAMES:
         raise ValueError(f"mode: unknown mode {mode!r} (modes: {', '.join(MODE_NAMES)})")
     answers = tuple(line.answers) if line.answers else None
-    return Item(id=number if line.id is None else line.id, question=question, mode=mode, line=number, answers=answers)
+    gold_docs = tuple(line.gold_docs) if line.gold_docs else None
+    return Item(
+        id=number if line.id is None else line.id,
+        question=question,
+        mode=mode,
+        line=number,
+        answers=answers,
+        gold_docs=gold_docs,
+    )
 
 
-def read_questions(path: Path, default_mode: str) -> Questions:
-    """Parse the whole input first: problems are known (and --strict can fail) before any question is asked."""
+def read_input(path: Path) -> bytes:
+    """A JSONL file given on the command line (questions, answers), or one BadInputError saying why not."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise BadInputError(f"{path}: is a folder, not a JSONL file") from None
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    return f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def read_questions(path: Path, default_mode: str) -> Questions:
+    """Parse the whole input first: problems are known (and --strict can fail) before any question is asked."""
+    data = read_input(path)
     found = Questions()
     first_line: dict[str, int] = {}
     for number, raw in enumerate(data.splitlines(), 1):
@@ -289,6 +301,8 @@ def _record(
         record["answers"] = list(item.answers)
         if error is None and answer is not None:
             record.update(score(answer, item.answers, mode=item.mode))
+    if item.gold_docs is not None:
+        record["gold_docs"] = list(item.gold_docs)
     record.update(citations=citations, usage=usage.model_dump(), latency_s=round(latency_s, 4), trace_file=trace_file)
     if error is not None:
         record["error"] = error
@@ -305,10 +319,8 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
     trace = await asyncio.to_thread(Trace, path=path, fresh=True, live=False)
     try:
         result = await run_question(item.question, item.mode, hub, trace=trace)
-    except LodestarError as exc:
-        error = redact(str(exc))
     except Exception as exc:  # a bug in one mode must not sink the batch; the trace records it too
-        error = redact(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        error = error_line(exc)
     else:
         return _record(
             item,

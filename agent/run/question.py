@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agent.core.errors import BadInputError, LodestarError
+from agent.core import otel
+from agent.core.errors import BadInputError, LodestarError, describe
 from agent.core.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 from agent.llm.hub import LLMHub
 from agent.run.conversation import Turn, recent, standalone_question
@@ -86,6 +87,7 @@ async def run_question(
     spec = get_mode(mode)
     owned = trace is None
     trace = trace or Trace(hub.settings.traces_dir, path=trace_path)
+    otel.attach(trace, hub.settings.trace)  # spans to an OpenTelemetry collector, when one is configured
     try:
         turns = recent(history)
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))
@@ -95,7 +97,7 @@ async def run_question(
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise
         except BaseException as exc:  # cancellation and bugs still close the trace honestly
-            trace.emit(RunEnd(ok=False, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
+            trace.emit(RunEnd(ok=False, error=describe(exc)))
             raise
         trace.emit(answer)
         end = RunEnd(ok=True)
