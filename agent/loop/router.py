@@ -176,19 +176,20 @@ def shape_route(question: str, registry: ToolRegistry) -> Route | None:
 # -- the graph and the documents ---------------------------------------------------------------------------------
 
 
-def graph_evidence(question: str, settings: Settings) -> tuple[list[str], list[str], str]:
+async def graph_evidence(question: str, settings: Settings) -> tuple[list[str], list[str], str]:
     """(linked entity names, their mentions, how they were linked); nothing when no graph is loaded."""
     from agent.core.errors import BadInputError
     from kg.linking import link_exact, link_fuzzy, link_marked
-    from kg.store import open_graph
+    from kg.stores.open import open_store
 
     try:
-        graph = open_graph(settings.home)
+        store = await asyncio.to_thread(open_store, settings.home, settings.kg)
     except BadInputError:
         return [], [], ""
-    found = link_marked(graph, question) or link_exact(graph, question)
+    found = await link_marked(store, question) or await link_exact(store, question)
     if not found and settings.kg.link_fuzzy_cutoff < 100:
-        found = [e for e in link_fuzzy(graph, question, settings.kg.link_fuzzy_cutoff) if e.score >= FUZZY_MIN_SCORE]
+        fuzzy = await link_fuzzy(store, question, settings.kg.link_fuzzy_cutoff)
+        found = [e for e in fuzzy if e.score >= FUZZY_MIN_SCORE]
     names = list(dict.fromkeys(e.name for e in found))[: settings.kg.max_topic_entities]
     return names, [e.mention for e in found], found[0].method if found else ""
 
@@ -222,9 +223,7 @@ def document_evidence(question: str, settings: Settings, evidence: Evidence) -> 
 async def gather_evidence(question: str, settings: Settings, registry: ToolRegistry) -> Evidence:
     evidence = Evidence()
     if "query_graph" in registry:
-        evidence.entities, evidence.mentions, evidence.link_method = await asyncio.to_thread(
-            graph_evidence, question, settings
-        )
+        evidence.entities, evidence.mentions, evidence.link_method = await graph_evidence(question, settings)
     if "search_documents" in registry:
         await asyncio.to_thread(document_evidence, question, settings, evidence)
     return evidence
