@@ -69,7 +69,7 @@ async def search_documents(
         question,
         docs,
         agents,
-        settings.rag.scoring(settings.uses_local),
+        settings.rag,
         predictor_max_tokens=predictor_tokens,
         on_delta=on_delta,
         on_scored=on_scored,

@@ -126,23 +126,11 @@ class RagSettings(_Section):
     def quotes_unsupported(self, uses_local: bool) -> bool:
         return uses_local if self.quote_unsupported == "auto" else self.quote_unsupported == "on"
 
-    local_score_mix: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="score_mix on the embedded tiny model, whose judge scores near chance (bench/rag_quality.py)",
-    )
-
     def lean(self, uses_local: bool) -> tuple[int, int]:
         """(top_k, predictor_max_tokens): smaller on the embedded model (~100 prompt tokens/s)."""
         if uses_local:
             return min(self.top_k, self.local_top_k), min(self.predictor_max_tokens, self.local_predictor_max_tokens)
         return self.top_k, self.predictor_max_tokens
-
-    def scoring(self, uses_local: bool) -> RagSettings:
-        """These settings with the judge's score mix for the model: the retrieval similarity weighs in on the
-        embedded model (chosen by answer F1 on ../shared/data/rag, bench/rag_quality.py)."""
-        return self.model_copy(update={"score_mix": self.local_score_mix}) if uses_local else self
 
 
 class KgSettings(_Section):

@@ -130,8 +130,3 @@ async def test_lean_defaults_on_the_embedded_model(settings: Settings) -> None:
     local = settings.model_copy(update={"endpoints": {}})
     assert local.uses_local and local.rag.lean(True) == (4, 32)
     assert settings.rag.lean(False) == (settings.rag.top_k, settings.rag.predictor_max_tokens)
-
-
-def test_embedded_model_mixes_retrieval_similarity_into_the_judge_score(settings: Settings) -> None:
-    assert settings.rag.score_mix == 0.0 and settings.rag.scoring(False) is settings.rag  # faithful elsewhere
-    assert settings.rag.scoring(True).score_mix == settings.rag.local_score_mix == 0.5
