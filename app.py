@@ -20,7 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
-from agent.core.errors import LodestarError
+from agent.core.errors import EnvironmentFault, LodestarError, os_error_message
 from agent.core.secrets import redact
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
@@ -28,11 +28,14 @@ from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.core.paths import check_output_file
     from agent.llm.hub import LLMHub
     from agent.run.question import run_question, validate_question
 
     question = validate_question(" ".join(args.question))
     mode = get_mode(args.mode)
+    if args.trace:
+        check_output_file(Path(args.trace), "--trace")
     mode.preflight(settings)
     streamed: list[str] = []
 
@@ -105,6 +108,10 @@ async def cmd_serve_local(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # Textual would redraw into a pipe for ever
+        from agent.core.errors import BadInputError
+
+        raise BadInputError('the chat needs a terminal; without one use: lodestar ask "your question"')
     from ui.app import run_tui
 
     return await run_tui(settings)
@@ -198,10 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     kg_load.set_defaults(handler=cmd_kg_load)
     kg_stats = kg_sub.add_parser("stats", help="entity, relation and triple counts")
-    kg_stats.set_defaults(handler=cmd_kg_stats)
+    kg_stats.set_defaults(handler=cmd_kg_stats, writes_home=False)
     kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
     kg_show.add_argument("entity", nargs="+")
-    kg_show.set_defaults(handler=cmd_kg_show)
+    kg_show.set_defaults(handler=cmd_kg_show, writes_home=False)
 
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
@@ -226,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.home:
             os.environ["LODESTAR_HOME"] = args.home
         settings = load_settings(args.config)
+        if getattr(args, "writes_home", True):
+            from agent.core.paths import ensure_home
+
+            ensure_home(settings.home)
         return asyncio.run(args.handler(args, settings))
     except KeyboardInterrupt:
         print("lodestar: interrupted", file=sys.stderr)
@@ -235,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"lodestar: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the environment (a full disk, a folder made read-only mid-run), not a bug
+        if debug:
+            traceback.print_exc()
+        print(f"lodestar: error: {redact(str(EnvironmentFault(os_error_message(exc))))}", file=sys.stderr)
+        return EnvironmentFault.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()

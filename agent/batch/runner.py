@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from agent.batch.metrics import Scoreboard, score
 from agent.core.config import Settings
-from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError
+from agent.core.errors import BadInputError, EndpointUnreachable, EnvironmentFault, LodestarError, os_error_message
 from agent.core.secrets import redact
 from agent.core.trace import Trace, Usage
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, needs_probe
@@ -520,8 +520,8 @@ async def run_batch(options: BatchOptions, settings: Settings) -> dict[str, Any]
     except asyncio.CancelledError:  # Ctrl-C: what finished is on disk; say so, then let the CLI exit 130
         print(json.dumps(summary(True), ensure_ascii=False), flush=True)
         raise
-    except OSError as exc:
-        raise LodestarError(f"{options.output}: cannot write: {exc.strerror or exc}") from None
+    except OSError as exc:  # name the file that failed: the output, a trace, the cache...
+        raise EnvironmentFault(os_error_message(exc, exc.filename or options.output, "cannot write")) from None
     finally:
         if writer is not None:
             writer.close()

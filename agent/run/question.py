@@ -60,9 +60,18 @@ class RunResult(BaseModel):
 
 
 def validate_question(question: str) -> str:
+    """The question stripped; empty or not UTF-8 (bytes the shell passed through as surrogates) is bad input."""
     cleaned = question.strip()
     if not cleaned:
         raise BadInputError("the question is empty")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = cleaned[exc.start].encode("utf-8", "surrogateescape")
+        raise BadInputError(
+            f"the question is not UTF-8 text (byte 0x{raw.hex()} at character {exc.start + 1}): "
+            "check the terminal's encoding (LANG/LC_ALL)"
+        ) from None
     return cleaned
 
 
