@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.core.config import LoopSettings
-from agent.core.errors import EndpointError
+from agent.core.errors import EndpointError, ModelOutputError
 from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
 from agent.core.untrusted import data_block
 from agent.llm.client import LLM, Completion
@@ -330,8 +330,9 @@ class Loop:
         text = text.strip()
         if text.lower().startswith("conclusion:"):
             text = text[len("conclusion:") :].strip()
-        if not text:
-            text = "I could not produce an answer" + (f": {note.strip()}" if note else ".")
+        if not text:  # the note is an instruction to the summarizer, never an answer to show
+            why = f" ({note.strip().splitlines()[0]})" if note else ""
+            raise ModelOutputError(f"the summarizer returned an empty answer{why}")
         return Answer(text=text, citations=list(self.state.citations))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agent.core.errors import BadInputError, LodestarError
+from agent.core.errors import BadInputError, LodestarError, ModelOutputError
 from agent.core.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 from agent.llm.hub import LLMHub
 from agent.run.conversation import Turn, recent, standalone_question
@@ -100,6 +100,8 @@ async def run_question(
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))
         try:
             answer = await _answer(question, spec, hub, trace, on_delta, turns)
+            if not answer.text.strip():  # every mode: a blank answer is a failure, not a success
+                raise ModelOutputError(f"the model returned an empty answer ({mode} mode)")
         except LodestarError as exc:
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise
