@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from agent.core.errors import ConfigError, LodestarError, ToolError
+from agent.core.secrets import redact, redact_value
 from agent.core.trace import Citation
 
 if TYPE_CHECKING:
@@ -271,7 +272,14 @@ class Tool:
         started = time.perf_counter()
 
         def finish(**fields: Any) -> ToolResult:
+            """The result, with every secret-looking value in it redacted: what a tool printed goes to the model,
+            the trace and maybe the answer."""
             ended = time.perf_counter()
+            for key in ("output", "error"):
+                if key in fields:
+                    fields[key] = redact_value(fields[key])
+            if fields.get("citations"):
+                fields["citations"] = [c.model_copy(update={"text": redact(c.text)}) for c in fields["citations"]]
             return ToolResult(
                 name=self.name,
                 arguments=jsonable(shown_args),

@@ -10,15 +10,17 @@ Every role (planner, caller, summarizer, judge, explorer) resolves to endpoint(s
 
 from __future__ import annotations
 
+import base64
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from agent.core.errors import ConfigError
-from agent.core.secrets import register_secret
+from agent.core.secrets import redact, register_secret
 
 ROLES: tuple[str, ...] = ("planner", "caller", "summarizer", "judge", "explorer")
 Role = Literal["planner", "caller", "summarizer", "judge", "explorer"]
@@ -51,6 +53,46 @@ class EndpointSettings(_Section):
         if isinstance(value, str):
             return value.rstrip("/")
         return [v.rstrip("/") for v in value]
+
+    @field_validator("base_url", "replicas")
+    @classmethod
+    def _http_url(cls, value: Any) -> Any:
+        for url in [value] if isinstance(value, str) else value:
+            try:
+                parsed = urlsplit(url)
+                ok = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+            except ValueError:  # a malformed port or bracket
+                ok = False
+            if not ok:
+                raise ValueError(f"must be an http:// or https:// URL, not {redact(url)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_to_header(self) -> EndpointSettings:
+        """``http://user:token@host/v1`` works: the credentials leave the URL (so no trace, log or error can show
+        them) and go into an ``Authorization: Basic`` header, unless an API key or that header is set already."""
+        found: set[tuple[str, str]] = set()
+        cleaned = []
+        for url in [self.base_url, *self.replicas]:
+            parsed = urlsplit(url)
+            if parsed.username is None and parsed.password is None:
+                cleaned.append(url)
+                continue
+            user, password = unquote(parsed.username or ""), unquote(parsed.password or "")
+            register_secret(password or None)
+            register_secret(parsed.netloc.rsplit("@", 1)[0])
+            found.add((user, password))
+            host = parsed.netloc.rsplit("@", 1)[1]
+            cleaned.append(urlunsplit(parsed._replace(netloc=host)))
+        if len(found) > 1:
+            raise ValueError("the base_url and replicas carry different credentials: use one endpoint for each")
+        self.base_url, self.replicas = cleaned[0], cleaned[1:]
+        if found and self.resolved_api_key() is None and "authorization" not in {k.lower() for k in self.headers}:
+            user, password = found.pop()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            register_secret(token)
+            self.headers = {**self.headers, "Authorization": f"Basic {token}"}
+        return self
 
     def urls(self) -> list[str]:
         return [self.base_url, *self.replicas]
@@ -190,6 +232,11 @@ class LoopSettings(_Section):
     chain_max_steps: int = Field(8, ge=1, le=50)
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
+    read_file_allow: list[str] = Field(
+        default_factory=list,
+        description="glob patterns (relative paths) of dotfiles and secret files read_file may read anyway; "
+        "by default it refuses .env*, .netrc, id_*, *.pem, *.key, .git/ and every other dotfile",
+    )
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
 
 
@@ -235,14 +282,18 @@ class Settings(_Section):
             "max_tokens": 512,
             "seed": None,
         }
-        for layer in (self.roles.get("default"), self.roles.get(name)):
+        endpoint_from = name  # the section that set the endpoint, named in errors as the user wrote it
+        for section in ("default", name):
+            layer = self.roles.get(section)
             if layer is not None:
                 merged.update(layer.model_dump(exclude_none=True))
+                if layer.endpoint is not None:
+                    endpoint_from = section
         endpoint = merged.pop("endpoint")
         endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         for ep in endpoints:
             if ep != LOCAL_ENDPOINT and ep not in self.endpoints:
-                raise ConfigError(f"{self.source}: roles.{name}.endpoint: no endpoint named {ep!r}")
+                raise ConfigError(f"{self.source}: roles.{endpoint_from}.endpoint: no endpoint named {ep!r}")
         return ResolvedRole(name=name, endpoints=endpoints, **merged)
 
     @property
