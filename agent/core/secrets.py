@@ -12,7 +12,8 @@ from typing import Any
 
 MASK = "***"
 
-_BEARER = re.compile(r"(?i)\b((?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=\-]{8,}")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]+")
+_BASIC = re.compile(r"\b(Basic\s+)(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}")  # base64, not prose
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@'\"<>]*:)[^\s/@'\"<>]+@")
 _PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----.*?(?:-----END \1-----|$)", re.DOTALL)
 # Well-known token shapes: each is a secret wherever it appears.
@@ -58,6 +59,7 @@ def redact(text: str) -> str:
     text = _PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}-----{MASK}-----END {m.group(1)}-----", text)
     text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
     text = _BEARER.sub(rf"\1{MASK}", text)
+    text = _BASIC.sub(rf"\1{MASK}", text)
     text = _TOKENS.sub(MASK, text)
     return _PAIR.sub(rf"\1\2{MASK}", text)
 

@@ -45,6 +45,7 @@ def test_secret_looking_values_are_redacted(label: str, text: str, secret: str) 
         "The secret of the lodestone is magnetite.",
         "https://example.com/docs/page?lang=en",
         "tokens: 12 · 3.4 s",
+        "Basic understanding of the token limit comes first.",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
