@@ -21,7 +21,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
 from agent.core.errors import EnvironmentFault, LodestarError, os_error_message
-from agent.core.secrets import redact
+from agent.core.terminal import SafeWriter, display_text
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
@@ -250,24 +250,30 @@ def main(argv: list[str] | None = None) -> int:
             from agent.core.paths import ensure_home
 
             ensure_home(settings.home)
-        return asyncio.run(args.handler(args, settings))
+        if args.handler is cmd_chat:  # the TUI draws with escape sequences; it cleans what it renders itself
+            return asyncio.run(args.handler(args, settings))
+        stdout, sys.stdout = sys.stdout, SafeWriter(sys.stdout)  # answers, citations, file and entity names
+        try:
+            return asyncio.run(args.handler(args, settings))
+        finally:
+            sys.stdout = stdout
     except KeyboardInterrupt:
         print("lodestar: interrupted", file=sys.stderr)
         return 130
     except LodestarError as exc:
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"lodestar: error: {display_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the environment (a full disk, a folder made read-only mid-run), not a bug
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {redact(str(EnvironmentFault(os_error_message(exc))))}", file=sys.stderr)
+        print(f"lodestar: error: {display_text(str(EnvironmentFault(os_error_message(exc))))}", file=sys.stderr)
         return EnvironmentFault.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        detail = redact(" ".join(str(exc).split()))[:300]
+        detail = display_text(" ".join(str(exc).split()))[:300]
         print(
             f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)", file=sys.stderr
         )

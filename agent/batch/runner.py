@@ -31,6 +31,7 @@ from agent.batch.metrics import Scoreboard, score
 from agent.core.config import Settings
 from agent.core.errors import BadInputError, EndpointUnreachable, EnvironmentFault, LodestarError, os_error_message
 from agent.core.secrets import redact
+from agent.core.terminal import safe_text
 from agent.core.trace import Trace, Usage
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, needs_probe
 from agent.run.question import run_question
@@ -440,7 +441,7 @@ class BatchOptions:
 
 
 def _warn(message: str) -> None:
-    print(f"lodestar: {message}", file=sys.stderr, flush=True)
+    print(f"lodestar: {safe_text(message)}", file=sys.stderr, flush=True)
 
 
 def _prepare_output(options: BatchOptions, items: list[Item]) -> Previous:
