@@ -190,14 +190,19 @@ class ThinkOnGraph:
             name = self.graph.name(frontier.entity)
             messages = prompts.relation_messages(question, name, relations, n, json_mode=self.json_mode)
             temperature = self.settings.temperature_exploration
+            # The model sees (and the schema's enum holds) the sanitized names; its picks map back to the graph's.
+            shown: dict[str, str] = {}
+            for relation in relations:
+                shown.setdefault(prompts.safe(relation) or relation, relation)
             if self.json_mode:
-                reply = await self._json(messages, relation_schema(relations, n), temperature)
+                reply = await self._json(messages, relation_schema(list(shown), n), temperature)
                 found: dict[str, float] = {}
                 for pick in reply.relations if reply is not None else []:
                     found.setdefault(pick.name, float(pick.score))
                 picks = sorted(found.items(), key=lambda rs: -rs[1])[:n]
             else:
-                picks = parse_relations(await self._text(messages, temperature), relations, n)
+                picks = parse_relations(await self._text(messages, temperature), list(shown), n)
+            picks = [(shown[picked], score) for picked, score in picks if picked in shown]
         return [
             _Pair(
                 frontier, relation, score, tuple(d for d, side in ((True, heads), (False, tails)) if relation in side)
