@@ -19,7 +19,7 @@ BLOCK_CLOSE = ">>>"
 # Chat-template control tokens of the common model families (ChatML/Qwen/SmolLM, Llama 2/3, Mistral, Gemma,
 # Phi, GPT-2 style), plus StruQ's reserved delimiters. ``<|…|>`` of any name is covered by the generic pattern.
 _CONTROL_TOKENS = (
-    r"<\|[A-Za-z0-9_\-.: \u2581]{1,40}\|>",  # <|im_start|>, <|eot_id|>, <|endoftext|>, DeepSeek's <|begin▁of▁sentence|> …
+    r"<\|[A-Za-z0-9_\-.: \u2581]{1,40}\|>",  # <|im_start|>, <|eot_id|>, DeepSeek's <|begin▁of▁sentence|> …
     r"\[/?INST\]",
     r"<</?SYS>>",
     r"</?s>",
