@@ -153,6 +153,7 @@ class HttpEndpoint:
 
     def _check_status(self, response: httpx.Response, body: bytes, path: str) -> None:
         if response.status_code < 400:
+            self._check_api(response, path)
             return
         url = self._url(path)
         detail = redact(_error_detail(body))
@@ -162,6 +163,19 @@ class HttpEndpoint:
                 message, url=url, status=response.status_code, retry_after_s=_retry_after(response.headers)
             )
         raise EndpointError(message, url=url, status=response.status_code)
+
+    def _check_api(self, response: httpx.Response, path: str) -> None:
+        """A success that is a web page, not an API reply: a wrong base_url (a site's front page, a proxy's login).
+        Retrying cannot help, so it is a plain EndpointError that says what to fix."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml"):
+            url = self._url(path)
+            raise EndpointError(
+                f"{url}: answered with a web page ({kind}), not an OpenAI-compatible API: check base_url "
+                "(it usually ends in /v1)",
+                url=url,
+                status=response.status_code,
+            )
 
     async def get_json(self, path: str) -> Any:
         try:
@@ -199,6 +213,7 @@ class HttpEndpoint:
                 if response.status_code >= 400:
                     body = await response.aread()
                     self._check_status(response, body, path)
+                self._check_api(response, path)
                 yield self._events(response, url)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from None
