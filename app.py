@@ -20,8 +20,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
-from agent.core.errors import EnvironmentFault, LodestarError, os_error_message
-from agent.core.terminal import SafeWriter, display_text
+from agent.core.errors import EnvironmentFault, LodestarError, error_line, os_error_message
+from agent.core.terminal import SafeWriter, display_text, safe_text
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except LodestarError as exc:
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {display_text(str(exc))}", file=sys.stderr)
+        print(f"lodestar: error: {safe_text(error_line(exc))}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the environment (a full disk, a folder made read-only mid-run), not a bug
         if debug:
@@ -273,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        detail = display_text(" ".join(str(exc).split()))[:300]
-        print(
-            f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)", file=sys.stderr
-        )
+        print(f"lodestar: {safe_text(error_line(exc))} (run with --debug for details)", file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.core.errors import one_line
 from rag.office import OFFICE_SUFFIXES, Unreadable, office_to_text
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl", *OFFICE_SUFFIXES)
@@ -274,7 +275,7 @@ def pdf_to_text(data: bytes) -> tuple[str, str]:
     except Skip:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise Skip(f"unreadable PDF: {' '.join(str(exc).split())[:120]}") from None
+        raise Skip(f"unreadable PDF: {one_line(str(exc), 120)}") from None
     except Exception as exc:  # pypdf raises a zoo of errors on damaged files
         raise Skip(f"unreadable PDF: {type(exc).__name__}") from None
     return "\n\n".join(p for p in pages if p), meta_title

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.core.config import LoopSettings, Settings
-from agent.core.errors import BadInputError, ToolError
+from agent.core.errors import BadInputError, ToolError, describe
 from agent.core.trace import Citation
 from tools import calc, units
 from tools.registry import Tool, ToolContext, ToolOutput, ToolRegistry, jsonable, render_value, tool
@@ -100,13 +100,13 @@ async def describe_knowledge(settings: Settings, registry: ToolRegistry) -> tupl
     """
     lines: list[str] = []
     empty: set[str] = set()
-    for name, describe in (("search_documents", _documents_summary), ("query_graph", _graph_summary)):
+    for name, summarize in (("search_documents", _documents_summary), ("query_graph", _graph_summary)):
         if name not in registry:
             continue
         try:
-            summary = await asyncio.to_thread(describe, settings)
+            summary = await asyncio.to_thread(summarize, settings)
         except Exception as exc:  # a broken store must not stop the other tools
-            summary = f"unknown ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+            summary = f"unknown ({describe(exc, 120)})"
         if summary is None:
             empty.add(name)
         else:

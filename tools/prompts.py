@@ -75,7 +75,7 @@ def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> 
         for name, parameters in tools
     ]
     if chains:
-        steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]
+        steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]  # a JSON dict
         branches.append(
             {
                 "type": "object",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from agent.core.errors import ConfigError, LodestarError, ToolError
+from agent.core.errors import ConfigError, LodestarError, ToolError, describe, validation_line
 from agent.core.secrets import redact, redact_value
 from agent.core.trace import Citation
 
@@ -189,14 +189,7 @@ def _is_context(annotation: Any) -> bool:
 
 
 def _format_validation(name: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
-        got = err.get("input")
-        shown = "" if err.get("type") == "missing" else f" (got {json.dumps(got, default=str)[:60]})"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
-    more = f"; and {exc.error_count() - 5} more" if exc.error_count() > 5 else ""
-    return f"invalid arguments for {name}: " + "; ".join(problems) + more
+    return f"invalid arguments for {name}: " + validation_line(exc, top="(arguments)", show=5, inputs=True)
 
 
 @dataclass
@@ -313,8 +306,7 @@ class Tool:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool's bug is the model's observation, not our crash
-            detail = " ".join(str(exc).split())[:300]
-            return finish(ok=False, error=f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+            return finish(ok=False, error=describe(exc))
         citations: list[Citation] = []
         if isinstance(value, ToolOutput):
             citations, value = list(value.citations), value.value
@@ -504,5 +496,4 @@ def _import_tools_module(module: str, key: str) -> Any:
     except ConfigError:
         raise
     except Exception as exc:  # ImportError, SyntaxError, or whatever the module raised at import
-        detail = " ".join(str(exc).split())[:200]
-        raise ConfigError(f"{key}: cannot import {module!r}: {type(exc).__name__}: {detail}") from None
+        raise ConfigError(f"{key}: cannot import {module!r}: {describe(exc, 200)}") from None

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from agent.core.errors import ConfigError
+from agent.core.errors import ConfigError, validation_line
 from agent.core.secrets import redact, register_secret
 
 ROLES: tuple[str, ...] = ("planner", "caller", "summarizer", "judge", "explorer")
@@ -335,13 +335,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{source}: {key}: {first['msg']}{more}"
-
-
 def _apply_environment(data: dict[str, Any], env: dict[str, str]) -> None:
     """Fold the OpenAI-style environment variables into the raw config, environment winning."""
     if home := env.get("LODESTAR_HOME"):
@@ -376,7 +369,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(f"{source}: {validation_line(exc)}") from None
     for endpoint in settings.endpoints.values():
         register_secret(endpoint.resolved_api_key())
     for role in ROLES:  # fail fast on dangling endpoint names

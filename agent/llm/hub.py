@@ -18,7 +18,7 @@ from agent.core.trace import Trace
 from agent.llm.capabilities import Capabilities, load_cached, save_cached
 from agent.llm.client import LLM
 from agent.llm.local_server import LocalServer
-from agent.llm.pool import Balancer, Replica, RetryPolicy, close_replicas, get_replica
+from agent.llm.pool import Balancer, Replica, RetryPolicy, get_replica, release_replicas
 from agent.llm.probe import probe
 from agent.llm.transport import Timeouts
 
@@ -41,6 +41,7 @@ class LLMHub:
         self._local: LocalServer | None = None
         self.local_url = local_url
         self._caps: dict[tuple[str, str], Capabilities] = {}
+        self._owned: set[Replica] = set()  # the replicas this hub opened (or joined): exactly those it releases
 
     async def __aenter__(self) -> LLMHub:
         await self.start()
@@ -57,8 +58,9 @@ class LLMHub:
             self.local_url = await self._local.__aenter__()
 
     async def aclose(self) -> None:
+        owned, self._owned = self._owned, set()
         try:
-            await close_replicas()
+            await release_replicas(owned)
         finally:
             if self._local is not None:
                 self._local.stop()
@@ -103,6 +105,10 @@ class LLMHub:
             policy = policy or RetryPolicy(
                 endpoint.max_retries, endpoint.retry_budget_s, endpoint.backoff_base_s, endpoint.backoff_max_s
             )
+        for replica in replicas:
+            if replica not in self._owned:
+                replica.owners += 1
+                self._owned.add(replica)
         return replicas, policy or RetryPolicy()
 
     def llm(self, role: str, trace: Trace | None = None) -> LLM:

@@ -10,11 +10,10 @@ import json
 import time
 from typing import Any
 
-from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable
+from agent.core.errors import RETRYABLE_STATUS, EndpointError, EndpointTimeout, EndpointUnreachable, describe
 from agent.llm.capabilities import Capabilities
 from agent.llm.client import LLM
 from agent.llm.pool import Balancer, RetryPolicy
-from agent.llm.transport import RETRYABLE_STATUS
 
 _PING = [{"role": "user", "content": "Reply with the word OK."}]
 _TOOL = {
@@ -64,7 +63,7 @@ async def _check(name: str, notes: dict[str, str], probe: Any, unsure: list[str]
         notes[name] = str(exc)[:200]
         return False
     except Exception as exc:  # a probe must never crash the caller; record why instead
-        notes[name] = f"{type(exc).__name__}: {exc}"[:200]
+        notes[name] = describe(exc, 200)
         return False
 
 

@@ -1,4 +1,4 @@
-"""The α-UMi planner–caller–summarizer loop (ALGORITHMS.md §3), training-free, over any chat endpoint.
+"""The α-UMi planner–caller–summarizer loop (docs/algorithms.md §3), training-free, over any chat endpoint.
 
 Per step: the planner (role "planner") writes a thought ending in ``Next: caller | summarizer | give up``; on
 caller, the caller (role "caller") turns the thought into one tool call or a tool chain; the tool result goes into
@@ -12,8 +12,9 @@ Choices where the reference is silent or does not apply:
 - Caller output that cannot be parsed (no ``Action:``, invalid JSON, unknown tool) is retried the same way; if
   it stays unusable, the failure is the step's observation, so the planner can change course.
 - Invalid arguments, tool exceptions and timeouts are observations (α-UMi's environment returns errors too).
-- A failed chain is repaired by the caller with the error attributed to its step and tool (ATC §4.2), at most
-  ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are not run again.
+- A failed chain is repaired by the caller with the error attributed to its step and tool (docs/algorithms.md
+  §4.2), at most ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are
+  not run again.
 - "give up" cannot restart a search here (no DFSDT): the summarizer answers honestly, saying what failed.
 - When ``loop.max_steps`` is spent, the summarizer answers with what was gathered and says what is missing.
 """
@@ -30,6 +31,7 @@ from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
 from agent.core.untrusted import data_block
 from agent.llm.client import LLM, Completion
 from agent.llm.hub import LLMHub
+from agent.llm.structured import emit_repair
 from agent.loop import prompts
 from agent.loop.history import LoopState, neutralize
 from agent.loop.parsing import (
@@ -61,20 +63,6 @@ def caller_format(settings: LoopSettings, caller: LLM, *, embedded: bool = False
     return "native" if caller.capabilities.tool_calls else "text"
 
 
-def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[str, Any] | None]:
-    """Ways to constrain the output to ``schema``, best first: json_schema where the endpoint honours it, then
-    json_object carrying the schema (llama.cpp's server turns it into a grammar), plain json_object, nothing."""
-    caps = llm.capabilities
-    options: list[dict[str, Any] | None] = []
-    if caps.json_schema:
-        options.append({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}})
-    if getattr(caps, "json_object_schema", False):
-        options.append({"type": "json_object", "schema": schema})
-    if caps.json_object:
-        options.append({"type": "json_object"})
-    return [*options, None]
-
-
 class Loop:
     """One run of the loop over one question (state lives here; the module functions stay stateless)."""
 
@@ -89,7 +77,6 @@ class Loop:
         self.caller = hub.llm("caller", trace)
         self.summarizer = hub.llm("summarizer", trace)
         self.format = caller_format(self.settings, self.caller, embedded=hub.settings.uses_local)
-        self._json_fallback: dict[str, int] = {}  # role -> how much of response_format its endpoint refused
         self.state = LoopState(question)
         self._done_calls: dict[str, ToolResult] = {}
 
@@ -143,20 +130,25 @@ class Loop:
             },
         ]
         last = ""
-        for _ in range(self.settings.parse_retries + 1):
+        tries = self.settings.parse_retries + 1
+        for attempt in range(1, tries + 1):
             if self.settings.plan_format == "json":
-                completion = await self.structured(self.planner, messages, prompts.PLAN_SCHEMA, "plan")
+                completion = await self.planner.complete_structured(messages, prompts.PLAN_SCHEMA, "plan")
             else:
                 completion = await self.planner.complete(messages)
             try:
                 return parse_plan(completion.text)
             except PlanParseError as exc:
                 last = completion.text.strip()[:1000]
+                # α-UMi's default, at the end: a reply without a marker goes to the caller, the reply being the thought
+                action = "retried" if attempt < tries else "fell back to Next: caller"
+                emit_repair(
+                    self.trace, self.planner.name, f"the plan has no usable Next: marker: {exc}", action, attempt
+                )
                 messages += [
                     {"role": "assistant", "content": completion.text or "(empty)"},
                     {"role": "user", "content": prompts.PLAN_PARSE_ERROR.format(error=exc)},
                 ]
-        # α-UMi's default: a reply without a marker goes to the caller, the whole reply being the thought.
         return PlanDecision(thought=last, next="caller")
 
     # -- caller ------------------------------------------------------------------------------------------------
@@ -196,23 +188,8 @@ class Loop:
             schema = tool_prompts.call_schema(
                 [(t.name, t.parameters) for t in self.registry], chains=self.settings.chains
             )
-            return await self.structured(self.caller, messages, schema, "tool_call")
+            return await self.caller.complete_structured(messages, schema, "tool_call")
         return await self.caller.complete(messages, stop=TEXT_STOPS)
-
-    async def structured(
-        self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any], name: str
-    ) -> Completion:
-        """A completion constrained to ``schema`` when the endpoint can; a 400 drops the schema, then the format."""
-        options = response_formats(llm, schema, name)
-        level = min(self._json_fallback.get(llm.name, 0), len(options) - 1)  # how many options were refused
-        response_format = options[level]
-        try:
-            return await llm.complete(messages, response_format=response_format)
-        except EndpointError as exc:
-            if response_format is None or exc.status not in (400, 422, 500):  # llama-cpp-python says 500
-                raise
-            self._json_fallback[llm.name] = level + 1
-            return await self.structured(llm, messages, schema, name)
 
     def _parse_call(self, completion: Completion) -> CallRequest:
         chains, max_steps = self.settings.chains, self.settings.chain_max_steps
@@ -225,13 +202,20 @@ class Loop:
     ) -> tuple[CallRequest | None, str]:
         """One usable call, retrying with the parse error fed back; (None, last error) when none came."""
         error = ""
-        for _ in range(self.settings.parse_retries + 1):
+        tries = self.settings.parse_retries + 1
+        for attempt in range(1, tries + 1):
             try:
                 completion = await self._complete_caller(messages)
             except EndpointError as exc:
-                if not (self.format == "native" and exc.status in (400, 404, 422)):
+                if not (self.format == "native" and exc.refused):
                     raise
                 self.format = "text"  # the endpoint refused `tools`: use the text format from now on
+                emit_repair(
+                    self.trace,
+                    self.caller.name,
+                    f"the endpoint refused native tool calls (HTTP {exc.status})",
+                    "fell back to the text call format",
+                )
                 messages[0] = self.caller_messages("")[0]
                 completion = await self._complete_caller(messages)
             try:
@@ -241,6 +225,8 @@ class Loop:
                 if exc.name:  # a call was attempted (unknown tool, bad arguments): show it in the trace
                     self.trace.emit(ToolCallEvent(name=exc.name, arguments={}, step=label))
                     self.trace.emit(ToolResultEvent(name=exc.name, ok=False, error=error, step=label))
+                action = "retried" if attempt < tries else "fell back: the error is the step's observation"
+                emit_repair(self.trace, self.caller.name, f"unusable tool call: {error}", action, attempt)
                 messages += [
                     _echo(completion),
                     {"role": "user", "content": tool_prompts.CALL_PARSE_ERROR.format(error=error)},
@@ -288,7 +274,7 @@ class Loop:
         await self.run_chain_with_repairs(step, request, messages)
 
     async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
-        """Run the chain; on failure, feed the attributed error back and run the caller's fix (ATC §4.2)."""
+        """Run the chain; on failure, feed the attributed error back for the caller's fix (docs/algorithms.md §4.2)."""
         repairs = 0
         while True:
             prefix = f"{step}." if repairs == 0 else f"{step}.r{repairs}."

@@ -3,7 +3,7 @@
 Source: X-PLUG/Multi-LLM-Agent ``GLPFT/utils/prompt_lib.py`` (``toolbench_planner``/``_caller``/``_summarizer``).
 The reference roles are fine-tuned LLaMA-2 models reading one flat string; here general instruct models read the
 instructions in a system message and the history in a user message, "conclusion" is called "summarizer" (the
-parser still accepts both), and observations are sanitized data blocks (ALGORITHMS.md §7).
+parser still accepts both), and observations are sanitized data blocks (docs/algorithms.md §8).
 """
 
 from __future__ import annotations

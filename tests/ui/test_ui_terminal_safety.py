@@ -72,7 +72,7 @@ async def test_the_tui_stream_renders_no_control_sequence() -> None:
 
 
 async def test_the_work_panel_cleans_tool_output() -> None:
-    from ui.widgets.work import RunView
+    from ui.widgets.run import RunView
 
     shown: list[ToolResultEvent] = []
 
