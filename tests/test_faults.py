@@ -177,3 +177,11 @@ def test_batch_blames_the_home_not_its_output_when_a_trace_cannot_be_written(
     assert "internal error" not in err
     assert str(home / "traces") in err and "out.jsonl: cannot write" not in err, err
     assert code == 1
+
+
+def test_batch_into_a_full_disk_names_its_output(settings, fake_server, tmp_path: Path, capsys) -> None:
+    files = _inputs(tmp_path)
+    code = app.main(["batch", str(files["questions"]), "-o", "/dev/full", "--mode", "direct"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("lodestar: error")]
+    assert code == 1 and len(errors) == 1 and "/dev/full" in errors[0] and "disk is full" in errors[0], err

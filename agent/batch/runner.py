@@ -589,7 +589,10 @@ async def run_batch(options: BatchOptions, settings: Settings) -> dict[str, Any]
         raise EnvironmentFault(os_error_message(exc, exc.filename or options.output, "cannot write")) from None
     finally:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()  # the last flush and fsync: a full disk can show itself only here
+            except OSError as exc:
+                raise EnvironmentFault(os_error_message(exc, options.output, "cannot write")) from None
         if cache is not None:
             cache.close()
     return summary(False)
