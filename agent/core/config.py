@@ -352,6 +352,14 @@ def _apply_environment(data: dict[str, Any], env: dict[str, str]) -> None:
         data.setdefault("roles", {}).setdefault("default", {})["model"] = model
 
 
+# Settings the environment variables set (see _apply_environment), for errors that name the variable.
+_ENV_KEYS = {
+    ("endpoints", "default", "base_url"): "OPENAI_BASE_URL",
+    ("home",): "LODESTAR_HOME",
+    ("roles", "default", "model"): "LODESTAR_MODEL",
+}
+
+
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Load and validate settings; raise :class:`ConfigError` with a one-line message naming key and file."""
     env = dict(os.environ if env is None else env)
@@ -369,6 +377,10 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
+        where = tuple(str(p) for p in exc.errors()[0].get("loc", ()))
+        named = _ENV_KEYS.get(where)
+        if named and env.get(named):  # the value came from the environment: name the variable the user set
+            raise ConfigError(f"{named}: {validation_line(exc).split(': ', 1)[-1]}") from None
         raise ConfigError(f"{source}: {validation_line(exc)}") from None
     for endpoint in settings.endpoints.values():
         register_secret(endpoint.resolved_api_key())

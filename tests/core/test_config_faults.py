@@ -60,3 +60,10 @@ def test_a_url_with_credentials_works_end_to_end_and_never_shows_them(
     assert app.main(["doctor"]) == 0
     out, err = capsys.readouterr()
     assert "s3cret-url-token" not in out + err and "bob:" not in out + err
+
+
+def test_a_bad_url_from_the_environment_names_the_variable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "localhost:8000/v1")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("OPENAI_BASE_URL: ") and "http://" in str(caught.value)
