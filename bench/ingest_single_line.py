@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agent.core.config import load_settings  # noqa: E402  (after the path set-up above)
-from bench.benchio import REPO, save_results  # noqa: E402
-from rag.embed import get_embedder  # noqa: E402
-from rag.ingest import make_chunker  # noqa: E402
+from agent.core.config import load_settings
+from bench.benchio import REPO, save_results
+from rag.embed import get_embedder
+from rag.ingest import make_chunker
 
 SENTENCE = "the lodestone is a naturally magnetized piece of the mineral magnetite and sailors used it "
 

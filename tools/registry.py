@@ -206,6 +206,7 @@ class Tool:
     knows: str = ""  # a static hint appended to the description
     blocking: bool = True  # sync tools run in a worker thread unless marked quick and bounded (blocking=False)
     param_docs: dict[str, str] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()  # questions this tool answers: one of tool retrieval's views (tools/retrieval.py)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -324,6 +325,7 @@ def _build(
     timeout_s: float | None,
     knows: str,
     blocking: bool = True,
+    examples: tuple[str, ...] = (),
 ) -> Tool:
     if isinstance(fn, Tool):
         return fn
@@ -362,6 +364,7 @@ def _build(
         knows=knows,
         blocking=blocking,
         param_docs=param_docs,
+        examples=examples,
     )
 
 
@@ -373,6 +376,7 @@ def tool(
     timeout_s: float | None = None,
     knows: str = "",
     blocking: bool = True,
+    examples: tuple[str, ...] = (),
 ) -> Any:
     """Make a :class:`Tool` from a function: ``@tool`` or ``@tool(name="…", timeout_s=5)``.
 
@@ -381,8 +385,8 @@ def tool(
     ``blocking=False`` runs them on the event loop instead, for quick bounded work only (no I/O).
     """
     if fn is not None:
-        return _build(fn, name, description, timeout_s, knows, blocking)
-    return lambda f: _build(f, name, description, timeout_s, knows, blocking)
+        return _build(fn, name, description, timeout_s, knows, blocking, examples)
+    return lambda f: _build(f, name, description, timeout_s, knows, blocking, examples)
 
 
 class ToolRegistry:

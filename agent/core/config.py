@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -167,7 +168,28 @@ class RagSettings(_Section):
 
 
 class KgSettings(_Section):
+    backend: Literal["networkx", "oxigraph", "sparql"] = Field(
+        "networkx",
+        description="networkx: in memory (default); oxigraph: on-disk RDF store under LODESTAR_HOME; "
+        "sparql: a read-only SPARQL 1.1 endpoint at sparql_endpoint",
+    )
+    sparql_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:7878/query (backend = 'sparql')")
+    sparql_auth_env: str | None = Field(
+        None, description="environment variable holding the Authorization header value (e.g. 'Bearer …')"
+    )
+    sparql_connect_timeout_s: float = Field(5.0, gt=0)
+    sparql_timeout_s: float = Field(30.0, gt=0, description="read timeout of one SPARQL query")
+    sparql_max_retries: int = Field(3, ge=0, le=10)
+    sparql_max_concurrency: int = Field(4, ge=1, le=64)
     width: int = Field(3, ge=1, le=20)
+
+    @field_validator("sparql_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     depth: int = Field(3, ge=1, le=10)
     temperature_exploration: float = 0.4
     temperature_reasoning: float = 0.0
@@ -238,6 +260,60 @@ class LoopSettings(_Section):
         "by default it refuses .env*, .netrc, id_*, *.pem, *.key, .git/ and every other dotfile",
     )
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
+    max_tools_offered: int = Field(
+        16, ge=1, le=1000, description="with more tools than this, the caller is offered those retrieved (CRAFT)"
+    )
+
+
+MCP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what OpenAI-compatible APIs accept in a tool name
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class McpServerSettings(_Section):
+    """One MCP server: a command to start (stdio) or a URL (Streamable HTTP), and which of its tools to use."""
+
+    command: str | None = Field(None, description="stdio: the program to start")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment; values may say ${VAR}")
+    cwd: str | None = None
+    url: str | None = Field(None, description="Streamable HTTP: the server's endpoint, e.g. http://host:8000/mcp")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers; values may say ${VAR}")
+    include: list[str] = Field(default_factory=list, description="tool-name globs to use (default: all)")
+    exclude: list[str] = Field(default_factory=list, description="tool-name globs to leave out")
+    timeout_s: float = Field(30.0, gt=0, description="to start or connect and list the tools")
+    call_timeout_s: float = Field(60.0, gt=0, description="one tool call")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (stdio) or url (Streamable HTTP)")
+        return self
+
+
+def expand_env(value: str, key: str, env: dict[str, str] | None = None) -> str:
+    """``${VAR}`` replaced from the environment, so keys stay out of lodestar.toml; the value becomes a secret."""
+    source = os.environ if env is None else env
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in source:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        register_secret(source[name])
+        return source[name]
+
+    return _ENV_REF.sub(swap, value)
+
+
+class McpSettings(_Section):
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, servers: dict[str, McpServerSettings]) -> dict[str, McpServerSettings]:
+        for name in servers:
+            if not MCP_NAME.match(name) or "__" in name:
+                raise ValueError(f"server name {name!r}: use letters, digits, _ and - (no '__')")
+        return servers
 
 
 class TraceSettings(_Section):
@@ -257,6 +333,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 

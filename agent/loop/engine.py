@@ -21,6 +21,7 @@ Choices where the reference is silent or does not apply:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ from agent.loop.parsing import (
 from tools import prompts as tool_prompts
 from tools.chain import Chain, ChainResult, ChainStep, run_chain
 from tools.registry import ToolContext, ToolRegistry, ToolResult
+from tools.retrieval import ToolRetriever
 
 CHARS_PER_TOKEN = 3  # a cautious estimate for fitting the history into a context window
 TEXT_STOPS = ["\nObservation:", "\nobservation:", "\nplanner:", "\nuser:"]
@@ -79,6 +81,10 @@ class Loop:
         self.format = caller_format(self.settings, self.caller, embedded=hub.settings.uses_local)
         self.state = LoopState(question)
         self._done_calls: dict[str, ToolResult] = {}
+        self.offered = registry  # what the planner and caller are shown: all tools, or those retrieved (CRAFT)
+        self.offer_k = self.settings.max_tools_offered
+        self._retriever: ToolRetriever | None = None
+        self._last_thought = ""
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
@@ -88,6 +94,7 @@ class Loop:
             decision = await self.plan(steps_left=steps - step + 1)
             self.trace.emit(Plan(thought=decision.thought, next=decision.next))
             self.state.add_plan(decision.thought, decision.next)
+            self._last_thought = decision.thought
             if decision.next == "summarizer":
                 return await self.summarize(on_delta)
             if decision.next == "give up":
@@ -112,13 +119,32 @@ class Loop:
 
     # -- planner -----------------------------------------------------------------------------------------------
 
+    async def offer(self, plan: str = "") -> None:
+        """Past ``loop.max_tools_offered`` tools, offer only those retrieved for the question and ``plan``
+        (tools/retrieval.py); a plan that asks for "more tools" doubles how many, for the rest of the run."""
+        if len(self.registry) <= self.settings.max_tools_offered:
+            return
+        if self._retriever is None:
+            model = self.hub.settings.rag.embedding_model
+            self._retriever = await asyncio.to_thread(ToolRetriever.for_registry, self.registry, model)
+        if prompts.MORE_TOOLS.search(plan):
+            self.offer_k = min(len(self.registry), self.offer_k * 2)
+        chosen = await asyncio.to_thread(self._retriever.top, self.question, self.offer_k, plan)
+        self.offered = ToolRegistry(chosen)
+
+    def tool_docs(self) -> str:
+        docs = self.offered.docs()
+        hidden = len(self.registry) - len(self.offered)
+        return docs + ("\n" + prompts.MORE_TOOLS_NOTE.format(hidden=hidden) if hidden > 0 else "")
+
     def tool_names(self) -> str:
-        names = self.registry.names
+        names = self.offered.names
         return ", ".join([*names, "chain"] if self.settings.chains else names)
 
     async def plan(self, *, steps_left: int) -> PlanDecision:
         knows = f"{prompts.KNOWS_HEADER}{data_block('knowledge', neutralize(self.knows))}\n\n" if self.knows else ""
-        system = prompts.PLANNER_SYSTEM.format(tool_docs=self.registry.docs())
+        await self.offer(self._last_thought)
+        system = prompts.PLANNER_SYSTEM.format(tool_docs=self.tool_docs())
         if self.settings.plan_format == "json":
             system += "\n" + prompts.PLAN_JSON_FORMAT
         history = self.history(self.planner, len(system) + len(knows) + 200)
@@ -167,7 +193,7 @@ class Loop:
                 chain_format = tool_prompts.CHAIN_FORMAT
             if self.settings.chains:
                 call_format += "\n" + chain_format.format()
-            system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.registry.docs(), call_format=call_format)
+            system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.tool_docs(), call_format=call_format)
         specs = len(json.dumps(self.tool_specs())) if self.format == "native" else 0
         fixed = len(system) + len(thought) + specs + 200
         user = prompts.CALLER_USER.format(
@@ -176,9 +202,9 @@ class Loop:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def tool_specs(self) -> list[dict[str, Any]]:
-        specs = self.registry.specs()
+        specs = self.offered.specs()
         if self.settings.chains:
-            specs.append(tool_prompts.chain_spec(self.registry.names))
+            specs.append(tool_prompts.chain_spec(self.offered.names))
         return specs
 
     async def _complete_caller(self, messages: list[dict[str, Any]]) -> Completion:
@@ -186,7 +212,7 @@ class Loop:
             return await self.caller.complete(messages, tools=self.tool_specs())
         if self.format == "json":
             schema = tool_prompts.call_schema(
-                [(t.name, t.parameters) for t in self.registry], chains=self.settings.chains
+                [(t.name, t.parameters) for t in self.offered], chains=self.settings.chains
             )
             return await self.caller.complete_structured(messages, schema, "tool_call")
         return await self.caller.complete(messages, stop=TEXT_STOPS)
@@ -260,6 +286,7 @@ class Loop:
 
     async def call_and_observe(self, step: int, thought: str) -> None:
         self._done_calls.clear()  # reuse results only within one step's chain repairs, never across steps
+        await self.offer(thought)
         messages = self.caller_messages(thought)
         request, error = await self.ask_caller(messages, str(step))
         if request is None:
