@@ -1,6 +1,7 @@
 """Every entry point over a table of environment faults: one line on stderr, the right exit code, never
 "internal error", never a traceback (issue 15, item 17 and the "must show" table).
 
+Entry points: ask, ingest, kg load, batch, chat and mcp (``mcp tools``; ``--allow-ingest`` for the bad path).
 Faults: the home unwritable (a read-only tmpfs), the home a file, a full disk (a tiny tmpfs filled to the brim),
 a bad output path the user named, an endpoint that is down. The tmpfs mounts need root (CI runs as root); without
 it those rows are skipped.
@@ -19,7 +20,7 @@ import app
 from agent.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import write_config
 
-ENTRY_POINTS = ("ask", "ingest", "kg load", "batch", "chat")
+ENTRY_POINTS = ("ask", "ingest", "kg load", "batch", "chat", "mcp")
 FAULTS = ("home unwritable", "home a file", "disk full", "bad path", "endpoint down")
 
 
@@ -80,6 +81,7 @@ def _argv(entry: str, files: dict[str, Path], out: Path) -> list[str]:
         "kg load": ["kg", "load", str(files["triples"])],
         "batch": ["batch", str(files["questions"]), "-o", str(out), "--mode", "direct"],
         "chat": ["chat"],
+        "mcp": ["mcp", "tools"],
     }[entry]
 
 
@@ -92,6 +94,7 @@ def _bad_path_case(entry: str, files: dict[str, Path], tmp_path: Path) -> Case:
         "kg load": Case(["kg", "load", str(folder)], 2, "folder"),
         "batch": Case(["batch", str(files["questions"]), "-o", str(folder), "--mode", "direct"], 2, "folder"),
         "chat": Case(["chat"], 2, "terminal"),
+        "mcp": Case(["mcp", "--allow-ingest", str(tmp_path / "missing")], 2, "--allow-ingest"),
     }[entry]
 
 
@@ -127,10 +130,9 @@ def test_environment_faults_give_one_line_and_the_right_exit_code(
         case = _bad_path_case(entry, files, tmp_path)
     elif fault == "endpoint down":
         base_url = "http://127.0.0.1:9/v1"  # discard port: nothing listens
-        expected = {"ask": 1, "batch": 1, "ingest": 0, "kg load": 0, "chat": 2}[entry]
-        case = Case(
-            case.argv, expected, {"ask": "connection", "batch": "connection", "chat": "terminal"}.get(entry, "")
-        )
+        expected = {"ask": 1, "batch": 1, "ingest": 0, "kg load": 0, "chat": 2, "mcp": 2}[entry]
+        needle = {"ask": "connection", "batch": "connection", "chat": "terminal", "mcp": "no MCP servers"}
+        case = Case(case.argv, expected, needle.get(entry, ""))
     if fault != "endpoint down" and entry == "chat" and case.code == 0:
         case = Case(case.argv, 2, "terminal")  # no TTY under pytest: the one-line refusal of item 16
     write_config(home.parent / "lodestar.toml", base_url, max_retries=0, budget_s=1)
