@@ -84,3 +84,20 @@ def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> 
             }
         )
     return {"oneOf": branches} if len(branches) > 1 else branches[0]
+
+
+# Programs (ATC §4.1, tools/program.py). ATC's instruction: directly executable Python in a ```python block, the
+# used APIs named in comments "for the attributable consideration", no made-up values, `print` the final answer.
+PROGRAM_FORMAT = """To combine several tool calls, you may instead answer with one Python program in a ```python \
+block. In the program every tool is a function of the same name, called with keyword arguments, for example \
+x = {example}(...); it returns the tool's output (a JSON value: dict, list, string or number) or raises \
+ToolCallError. Write directly executable code, name the tools you use in comments, take values from tool results \
+instead of making them up, and `print` the final result: what it prints is all that is seen. The program has no \
+network and no files; use only the standard library."""
+
+PROGRAM_ATTRIBUTED_ERROR = """The program failed: {error}
+The error is potentially triggered in calling the tool: {tool}
+Please fix your bug and give the corrected program in one ```python block."""
+
+PROGRAM_ERROR = """The program failed: {error}
+Rethink the tool calls and the parameter passing, and give the corrected program in one ```python block."""

@@ -193,6 +193,17 @@ class LoopSettings(_Section):
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
 
 
+class SandboxSettings(_Section):
+    """Limits of the sandbox that runs LLM-written programs (tools/sandbox/; Deno permissions around Pyodide)."""
+
+    cpu_s: float = Field(10.0, gt=0, le=3600, description="CPU seconds one program may use")
+    wall_s: float = Field(120.0, gt=0, le=3600, description="wall-clock seconds one program may take, tools included")
+    memory_mb: int = Field(1024, ge=128, le=65536, description="memory of the sandbox process")
+    output_chars: int = Field(100_000, ge=1_000, description="characters a program may print")
+    start_timeout_s: float = Field(60.0, gt=0, description="time allowed for the sandbox to start")
+    pyodide_dir: Path | None = Field(None, description="an unpacked pyodide npm package (default: fetched into cache/)")
+
+
 class Settings(_Section):
     home: Path = Field(Path(".lodestar"), description="where data lives: chroma/, graph/, traces/, cache/")
     endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
@@ -201,6 +212,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 
     @field_validator("endpoints")
