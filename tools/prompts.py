@@ -63,7 +63,9 @@ def chain_spec(tool_names: list[str]) -> dict[str, object]:
     }
 
 
-def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> dict[str, object]:
+def call_schema(
+    tools: list[tuple[str, dict[str, object]]], *, chains: bool, program: bool = False
+) -> dict[str, object]:
     """JSON schema of one call ``{"tool", "arguments"}``: one branch per tool, so that a grammar-constrained
     server can only produce a known tool with arguments of the right shape."""
     branches: list[dict[str, object]] = [
@@ -83,8 +85,21 @@ def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> 
                 "required": ["tool", "arguments"],
             }
         )
+    if program:
+        code = {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": "program"}, "arguments": code},
+                "required": ["tool", "arguments"],
+            }
+        )
     return {"oneOf": branches} if len(branches) > 1 else branches[0]
 
+
+JSON_PROGRAM_FORMAT = """To combine several tool calls, use "tool": "program" with "arguments": {{"code": "<a Python \
+program>"}}; in it every tool is a function of the same name called with keyword arguments, returning the tool's \
+output; `print` the final result."""
 
 # Programs (ATC §4.1, tools/program.py). ATC's instruction: directly executable Python in a ```python block, the
 # used APIs named in comments "for the attributable consideration", no made-up values, `print` the final answer.

@@ -186,11 +186,23 @@ class LoopSettings(_Section):
     plan_format: Literal["text", "json"] = Field(
         "text", description="planner output: α-UMi's text ending in `Next: …`, or a schema-constrained JSON object"
     )
-    chains: bool = Field(True, description="let the caller answer with a declarative tool chain")
+    chains: bool | Literal["declarative", "program"] = Field(
+        "declarative",
+        description='what the caller may answer besides one call: a declarative tool chain ("declarative" or '
+        'true), a Python program run in the sandbox ("program"), or neither (false)',
+    )
     chain_max_steps: int = Field(8, ge=1, le=50)
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
+
+    @property
+    def declarative_chains(self) -> bool:
+        return self.chains is True or self.chains == "declarative"
+
+    @property
+    def programs(self) -> bool:
+        return self.chains == "program"
 
 
 class SandboxSettings(_Section):

@@ -313,3 +313,27 @@ async def test_an_unknown_tool_or_positional_arguments_are_refused(sandbox: Sand
     assert not positional.ok and "TypeError" in (positional.error or "")
     forged = await sandbox.run("import _lodestar_host\nprint(_lodestar_host.call('rm_rf', '{}'))", ["double"], None)
     assert forged.ok and "unknown tool 'rm_rf'" in forged.output
+
+
+async def test_cancelling_a_running_program_kills_the_process(pyodide_runtime: Path, tmp_path: Path) -> None:
+    import asyncio
+
+    entered = asyncio.Event()
+
+    async def hang(name: str, arguments: dict[str, Any]) -> ToolReply:
+        entered.set()
+        await asyncio.Event().wait()
+        return ToolReply(ok=True)
+
+    box = Sandbox(SandboxSettings(pyodide_dir=pyodide_runtime), tmp_path)
+    await box.start()
+    assert box.process is not None and box.workdir is not None
+    pid, workdir = box.process.pid, box.workdir
+    running = asyncio.create_task(box.run("hang()\nwhile True:\n    pass", ["hang"], hang))
+    await entered.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped: no orphan
+    assert not workdir.exists() and not box.alive

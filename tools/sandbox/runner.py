@@ -208,6 +208,7 @@ class Sandbox:
         self._stderr = bytearray()
         self._stderr_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
         self._line_limit = settings.output_chars * 4 + (8 << 20)  # any line longer than this is an attack
         _LIVE.add(self)
 
@@ -223,8 +224,11 @@ class Sandbox:
         return self.process is not None and self.process.returncode is None
 
     async def start(self) -> None:
-        if self.alive:
-            return
+        async with self._start_lock:  # a warm-up task and a first program may both ask for it
+            if not self.alive:
+                await self._start()
+
+    async def _start(self) -> None:
         await self.close()
         started = time.perf_counter()
         deno = find_deno()
