@@ -143,6 +143,12 @@ async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
     return await run(args, settings)
 
 
+async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from tools.cli import cmd_tools_probe as run
+
+    return await run(args, settings)
+
+
 # -- parser ---------------------------------------------------------------------------------------------------
 
 
@@ -206,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
     doctor.set_defaults(handler=cmd_doctor)
+
+    tools = sub.add_parser("tools", help="tool commands")
+    tools_sub = tools.add_subparsers(dest="tools_command", metavar="TOOLS_COMMAND", required=True)
+    probe = tools_sub.add_parser("probe", help="learn undocumented tools' outputs by test calls (ATC probing)")
+    probe.add_argument("names", nargs="*", metavar="NAME", help="tools to probe (default: all without an output type)")
+    probe.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
+    probe.add_argument("--yes", action="store_true", help="run tools with side effects without asking")
+    probe.set_defaults(handler=cmd_tools_probe)
 
     serve = sub.add_parser("serve-local", help="run the embedded llama.cpp server until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")

@@ -116,3 +116,18 @@ Please fix your bug and give the corrected program in one ```python block."""
 
 PROGRAM_ERROR = """The program failed: {error}
 Rethink the tool calls and the parameter passing, and give the corrected program in one ```python block."""
+
+
+# Black-box probing (ATC §4.3, tools/probe.py): the model proposes a test call of a tool whose output is undocumented.
+PROBE_SYSTEM = """You test tools whose output is not documented. Given one tool's name, description and \
+parameters, propose one realistic test call that shows what the tool returns: plausible argument values of the \
+right types, nothing destructive. Reply in exactly this format and write nothing after it:
+Query: "<a question this call would help answer>"
+Action Input: <the arguments as one JSON object>"""
+
+PROBE_USER = """The tool:
+{doc}
+Propose the test call."""
+
+PROBE_RETRY = """The test call failed: {error}
+Propose a corrected test call in the same format."""
