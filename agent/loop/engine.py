@@ -87,7 +87,17 @@ def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[s
 class Loop:
     """One run of the loop over one question (state lives here; the module functions stay stateless)."""
 
-    def __init__(self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *, knows: str = "") -> None:
+    def __init__(
+        self,
+        question: str,
+        hub: LLMHub,
+        trace: Trace,
+        registry: ToolRegistry,
+        *,
+        knows: str = "",
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        """``sandbox``: a started sandbox the caller owns (and closes), for programs; else each run starts its own."""
         self.question = question
         self.hub = hub
         self.trace = trace
@@ -101,13 +111,14 @@ class Loop:
         self._json_fallback: dict[str, int] = {}  # role -> how much of response_format its endpoint refused
         self.state = LoopState(question)
         self._done_calls: dict[str, ToolResult] = {}
-        self.sandbox: Sandbox | None = None
+        self.sandbox: Sandbox | None = sandbox
+        self._own_sandbox = sandbox is None
         self._sandbox_start: asyncio.Task[None] | None = None
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
     async def run(self, on_delta: Delta = None) -> Answer:
-        if self.settings.programs:  # Pyodide takes seconds to start: let it start while the planner thinks
+        if self.settings.programs and self.sandbox is None:  # Pyodide takes seconds: start while the planner thinks
             self.sandbox = Sandbox(self.hub.settings.sandbox, self.hub.settings.cache_dir)
             self._sandbox_start = asyncio.create_task(self.sandbox.start())
         try:
@@ -120,7 +131,7 @@ class Loop:
             self._sandbox_start.cancel()
             with contextlib.suppress(BaseException):  # its error, if any, was raised where the program needed it
                 await self._sandbox_start
-        if self.sandbox is not None:
+        if self.sandbox is not None and self._own_sandbox:
             await self.sandbox.close()
 
     async def _run(self, on_delta: Delta) -> Answer:
