@@ -149,6 +149,12 @@ async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
     return await run(args, settings)
 
 
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.report.cli import cmd_report as run
+
+    return await run(args, settings)
+
+
 # -- parser ---------------------------------------------------------------------------------------------------
 
 
@@ -187,8 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--cache", action="store_true", help="cache LLM responses on disk (fast, deterministic reruns)")
     batch.set_defaults(handler=cmd_batch)
 
+    report = sub.add_parser("report", help="write an HTML report of a batch, or compare two")
+    report.add_argument("answers", nargs="+", metavar="ANSWERS.jsonl", help="a batch's answers; a second compares")
+    report.add_argument("-o", "--output", default=None, help="the HTML file (default: ANSWERS.html)")
+    report.set_defaults(handler=cmd_report)
+
     ingest = sub.add_parser("ingest", help="add documents to the store")
-    ingest.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl)")
+    ingest.add_argument(
+        "paths", nargs="+", help="files or folders (.txt .md .html .pdf .jsonl .docx .pptx .xlsx .odt .epub .rtf)"
+    )
     ingest.add_argument("--collection", default=None, help="collection name (default: from config)")
     ingest.add_argument(
         "--prune", action="store_true", help="also remove the chunks of files under PATHS that no longer exist"

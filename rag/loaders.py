@@ -1,4 +1,5 @@
-"""Reading files into documents: .txt, .md, .html (visible text only), .pdf, .jsonl (one document a line).
+"""Reading files into documents: .txt, .md, .html (visible text only), .pdf, .jsonl (one document a line), and
+office documents and e-books (.docx, .pptx, .xlsx, .odt, .epub, .rtf) through :mod:`rag.office`.
 
 A loader never raises for a bad file: problems become :class:`Skip` reasons (binary, unreadable, empty, too large,
 unsupported) so that one bad file never stops an ingest; malformed JSONL lines are reported with their numbers.
@@ -14,7 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
+from rag.office import OFFICE_SUFFIXES, Unreadable, office_to_text
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl", *OFFICE_SUFFIXES)
 _BINARY_SAMPLE = 8192
 
 
@@ -306,6 +309,12 @@ def load_file(path: Path, data: bytes) -> LoadedFile:
         loaded.documents, loaded.problems = jsonl_documents(decode_text(data), stem)
     elif suffix in (".html", ".htm"):
         text, title = html_to_text(decode_text(data))
+        loaded.documents = [Document(text=text, title=title or stem)] if text.strip() else []
+    elif suffix in OFFICE_SUFFIXES:
+        try:
+            text, title = office_to_text(suffix, data, html_to_text)
+        except Unreadable as exc:
+            raise Skip(str(exc)) from None
         loaded.documents = [Document(text=text, title=title or stem)] if text.strip() else []
     else:
         text = decode_text(data)

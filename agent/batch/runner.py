@@ -47,6 +47,7 @@ class InputLine(BaseModel):
     question: StrictStr
     answers: list[StrictStr] | None = None
     mode: StrictStr | None = None
+    gold_docs: list[StrictStr] | None = None  # ids of the documents that hold the answer (the report marks them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Item:
     mode: str
     line: int
     answers: tuple[str, ...] | None = None
+    gold_docs: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
@@ -87,7 +89,7 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(json_problem(exc)) from None
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")
     try:
@@ -103,19 +105,36 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     if mode not in MODE_NAMES:
         raise ValueError(f"mode: unknown mode {mode!r} (modes: {', '.join(MODE_NAMES)})")
     answers = tuple(line.answers) if line.answers else None
-    return Item(id=number if line.id is None else line.id, question=question, mode=mode, line=number, answers=answers)
+    gold_docs = tuple(line.gold_docs) if line.gold_docs else None
+    return Item(
+        id=number if line.id is None else line.id,
+        question=question,
+        mode=mode,
+        line=number,
+        answers=answers,
+        gold_docs=gold_docs,
+    )
 
 
-def read_questions(path: Path, default_mode: str) -> Questions:
-    """Parse the whole input first: problems are known (and --strict can fail) before any question is asked."""
+def read_input(path: Path) -> bytes:
+    """A JSONL file given on the command line (questions, answers), or one BadInputError saying why not."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise BadInputError(f"{path}: is a folder, not a JSONL file") from None
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    return f"not valid JSON ({exc.msg} at column {exc.colno})"
+
+
+def read_questions(path: Path, default_mode: str) -> Questions:
+    """Parse the whole input first: problems are known (and --strict can fail) before any question is asked."""
+    data = read_input(path)
     found = Questions()
     first_line: dict[str, int] = {}
     for number, raw in enumerate(data.splitlines(), 1):
@@ -289,6 +308,8 @@ def _record(
         record["answers"] = list(item.answers)
         if error is None and answer is not None:
             record.update(score(answer, item.answers, mode=item.mode))
+    if item.gold_docs is not None:
+        record["gold_docs"] = list(item.gold_docs)
     record.update(citations=citations, usage=usage.model_dump(), latency_s=round(latency_s, 4), trace_file=trace_file)
     if error is not None:
         record["error"] = error

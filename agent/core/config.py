@@ -216,6 +216,15 @@ class SandboxSettings(_Section):
     pyodide_dir: Path | None = Field(None, description="an unpacked pyodide npm package (default: fetched into cache/)")
 
 
+class TraceSettings(_Section):
+    """Where traces go besides the JSONL file: an OpenTelemetry collector (off unless an endpoint is set)."""
+
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL (spans go to <url>/v1/traces); default: $OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    otlp_content: bool = Field(False, description="also export questions, answers, tool I/O and document ids")
+
+
 class Settings(_Section):
     home: Path = Field(Path(".lodestar"), description="where data lives: chroma/, graph/, traces/, cache/")
     endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)
@@ -225,6 +234,7 @@ class Settings(_Section):
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 
     @field_validator("endpoints")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from agent.core import otel
 from agent.core.errors import BadInputError, LodestarError
 from agent.core.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 from agent.llm.hub import LLMHub
@@ -86,6 +87,7 @@ async def run_question(
     spec = get_mode(mode)
     owned = trace is None
     trace = trace or Trace(hub.settings.traces_dir, path=trace_path)
+    otel.attach(trace, hub.settings.trace)  # spans to an OpenTelemetry collector, when one is configured
     try:
         turns = recent(history)
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))

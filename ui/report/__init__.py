@@ -1,0 +1,1 @@
+"""The HTML report of a batch (``lodestar report``)."""
