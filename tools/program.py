@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 
+from agent.core.untrusted import data_block
 from tools import prompts
 from tools.registry import ToolRegistry, ToolResult
 from tools.sandbox.runner import ProgramResult, Sandbox, ToolReply
@@ -82,6 +83,7 @@ def feedback(result: ProgramResult, code: str, tool_names: Iterable[str]) -> str
     where = "\n".join(result.where)
     if where:
         error += f"\n{where}"
+    error = data_block("error", error)  # it may quote a tool's output: data, never instructions
     tool = attribute(result, code, tool_names)
     if tool is not None:
         return prompts.PROGRAM_ATTRIBUTED_ERROR.format(error=error, tool=tool)

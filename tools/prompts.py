@@ -110,11 +110,13 @@ ToolCallError. Write directly executable code, name the tools you use in comment
 instead of making them up, and `print` the final result: what it prints is all that is seen. The program has no \
 network and no files; use only the standard library."""
 
-PROGRAM_ATTRIBUTED_ERROR = """The program failed: {error}
+PROGRAM_ATTRIBUTED_ERROR = """The program failed:
+{error}
 The error is potentially triggered in calling the tool: {tool}
 Please fix your bug and give the corrected program in one ```python block."""
 
-PROGRAM_ERROR = """The program failed: {error}
+PROGRAM_ERROR = """The program failed:
+{error}
 Rethink the tool calls and the parameter passing, and give the corrected program in one ```python block."""
 
 

@@ -86,7 +86,7 @@ async def test_a_failing_program_is_repaired_after_attribution(
     repair_request = requests_of(fake_server, CALLER)[1]["messages"]
     assert repair_request[-2] == {"role": "assistant", "content": f"```python\n{broken.rstrip()}\n```"}
     feedback = repair_request[-1]["content"]
-    assert feedback.startswith("The program failed: ToolCallError: convert_units: ")
+    assert feedback.startswith("The program failed:\n<<<error>>>\nToolCallError: convert_units: ")
     assert "parsecs-ish" in feedback and "line 2: km = convert_units(" in feedback
     assert "The error is potentially triggered in calling the tool: convert_units" in feedback
     second_plan = user_text(requests_of(fake_server, PLANNER)[1])
