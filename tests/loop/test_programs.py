@@ -137,3 +137,17 @@ def test_chains_setting_keeps_its_meanings(value: Any, declarative: bool, progra
     loop = LoopSettings(chains=value)
     assert (loop.declarative_chains, loop.programs) == (declarative, program)
     assert LoopSettings().chains == "declarative"
+
+
+async def test_a_missing_runtime_is_one_clear_error(hub: LLMHub, fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    from agent.core.errors import ConfigError
+
+    hub.settings.loop.chains = "program"
+    hub.settings.sandbox.pyodide_dir = tmp_path  # no Pyodide here
+    script(
+        fake_server,
+        planner=["Compute. Next: caller."],
+        caller=["```python\nprint(calculator(expression='2'))\n```"],
+    )
+    with pytest.raises(ConfigError, match=r"^sandbox\.pyodide_dir: no pyodide\.mjs in "):
+        await run_loop(hub, "2?")

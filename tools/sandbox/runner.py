@@ -46,7 +46,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agent.core.config import SandboxSettings
-from agent.core.errors import LodestarError
+from agent.core.errors import ConfigError, LodestarError
 
 PYODIDE_VERSION = "314.0.8"
 HERE = Path(__file__).resolve().parent
@@ -120,7 +120,7 @@ def pyodide_dir(settings: SandboxSettings, cache_dir: Path) -> Path:
     if settings.pyodide_dir is not None:
         found = Path(settings.pyodide_dir).expanduser().resolve()
         if not (found / "pyodide.mjs").is_file():
-            raise SandboxError(f"sandbox.pyodide_dir: no pyodide.mjs in {found}")
+            raise ConfigError(f"sandbox.pyodide_dir: no pyodide.mjs in {found}")
         return found
     target = (cache_dir / "pyodide" / PYODIDE_VERSION).resolve()
     if (target / "pyodide.mjs").is_file():
