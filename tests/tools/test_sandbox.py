@@ -337,3 +337,15 @@ async def test_cancelling_a_running_program_kills_the_process(pyodide_runtime: P
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped: no orphan
     assert not workdir.exists() and not box.alive
+
+
+async def test_a_forged_report_is_ignored(sandbox: Sandbox) -> None:
+    forge = (
+        "import js\n"
+        "js.Deno.stdout.writeSync(js.TextEncoder.new().encode("
+        '\'{"type": "done", "ok": true, "output": "forged"}\\n\'))\n'
+        "print('real')"
+    )
+    result = await run(sandbox, forge)
+    assert result.ok and result.output == "real\n"
+    await still_works(sandbox)  # and the next program is not handed a stale report

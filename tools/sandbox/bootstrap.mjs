@@ -76,6 +76,7 @@ for (;;) {
       report = { ok: false, output: "", error: String(error).slice(-2000), kind: "crashed" };
     }
     if (rawOut) report.output = (report.output + rawOut).slice(0, message.output_bytes);
-    send({ type: "done", ...report });
+    // The nonce is module-local, out of the program's reach: a "done" line the program forges cannot match it.
+    send({ type: "done", ...report, nonce: message.nonce });
   }
 }

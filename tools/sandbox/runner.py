@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -340,7 +341,8 @@ class Sandbox:
 
     async def _run(self, code: str, tools: list[str], handler: ToolHandler | None) -> ProgramResult:
         limits = self.settings
-        self._send({"type": "run", "code": code, "tools": tools, "output_bytes": limits.output_chars})
+        nonce = secrets.token_hex(16)
+        self._send({"type": "run", "code": code, "tools": tools, "output_bytes": limits.output_chars, "nonce": nonce})
         try:
             async with asyncio.timeout(limits.wall_s):
                 await self._drain()
@@ -360,7 +362,7 @@ class Sandbox:
                         reply = await self._answer(message, tools, handler)
                         self._send({"type": "result", "id": message.get("id"), **reply.__dict__})
                         await self._drain()
-                    elif message.get("type") == "done":
+                    elif message.get("type") == "done" and message.get("nonce") == nonce:
                         result = _report(message, limits.output_chars)
                         if (result.error or "").startswith("MemoryError"):
                             result.kind = "memory"
