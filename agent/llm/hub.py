@@ -7,7 +7,8 @@ on disk, so the algorithms can choose their fallbacks without paying for a probe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -40,6 +41,7 @@ class LLMHub:
         self._local: LocalServer | None = None
         self.local_url = local_url
         self._caps: dict[tuple[str, str], Capabilities] = {}
+        self.resources: dict[str, Any] = {}  # higher layers' per-hub helpers (the sandbox pool); aclose()d with it
 
     async def __aenter__(self) -> LLMHub:
         await self.start()
@@ -59,6 +61,10 @@ class LLMHub:
         try:
             await close_replicas()
         finally:
+            resources, self.resources = list(self.resources.values()), {}
+            for resource in resources:
+                with contextlib.suppress(Exception):  # one helper's failure must not keep the others open
+                    await resource.aclose()
             if self._local is not None:
                 self._local.stop()
                 self._local = None

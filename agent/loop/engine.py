@@ -52,6 +52,7 @@ from tools import program as programs
 from tools import prompts as tool_prompts
 from tools.chain import Chain, ChainResult, ChainStep, run_chain
 from tools.registry import ToolContext, ToolRegistry, ToolResult
+from tools.sandbox.pool import SandboxPool
 from tools.sandbox.runner import ProgramResult, Sandbox
 
 CHARS_PER_TOKEN = 3  # a cautious estimate for fitting the history into a context window
@@ -113,26 +114,28 @@ class Loop:
         self._done_calls: dict[str, ToolResult] = {}
         self.sandbox: Sandbox | None = sandbox
         self._own_sandbox = sandbox is None
-        self._sandbox_start: asyncio.Task[None] | None = None
+        self._sandbox_start: asyncio.Task[Sandbox] | None = None
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
     async def run(self, on_delta: Delta = None) -> Answer:
-        if self.settings.programs and self.sandbox is None:  # Pyodide takes seconds: start while the planner thinks
-            self.sandbox = Sandbox(self.hub.settings.sandbox, self.hub.settings.cache_dir)
-            self._sandbox_start = asyncio.create_task(self.sandbox.start())
+        if self.settings.programs and self.sandbox is None:  # a warm one from the pool, or one starting meanwhile
+            self._sandbox_start = asyncio.create_task(SandboxPool.of(self.hub).take())
         try:
             return await self._run(on_delta)
         finally:
             await self.close_sandbox()
 
     async def close_sandbox(self) -> None:
-        if self._sandbox_start is not None:
-            self._sandbox_start.cancel()
-            with contextlib.suppress(BaseException):  # its error, if any, was raised where the program needed it
-                await self._sandbox_start
+        """Give the run's sandbox back (the pool closes it and starts the next question's) or close a late start."""
+        if self._sandbox_start is not None:  # never needed: the start may still be under way
+            start, self._sandbox_start = self._sandbox_start, None
+            start.cancel()
+            with contextlib.suppress(BaseException):  # its error, if any, matters to no one now
+                self.sandbox = await start
         if self.sandbox is not None and self._own_sandbox:
-            await self.sandbox.close()
+            sandbox, self.sandbox = self.sandbox, None
+            await SandboxPool.of(self.hub).give_back(sandbox)
 
     async def _run(self, on_delta: Delta) -> Answer:
         steps = self.settings.max_steps
@@ -406,10 +409,9 @@ class Loop:
 
     async def ready_sandbox(self) -> Sandbox:
         if self.sandbox is None:
-            self.sandbox = Sandbox(self.hub.settings.sandbox, self.hub.settings.cache_dir)
-        if self._sandbox_start is not None:
             start, self._sandbox_start = self._sandbox_start, None
-            await start  # a start-up failure (no deno, no Pyodide) is raised here, as one clear error
+            # a start-up failure (no deno, no Pyodide) is raised here, as one clear error
+            self.sandbox = await (start or SandboxPool.of(self.hub).take())
         return self.sandbox
 
     # -- summarizer --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.core.config import LoopSettings
+from agent.core.config import LoopSettings, Settings
 from agent.core.trace import ToolCallEvent, ToolResultEvent
 from agent.llm.hub import LLMHub
 from agent.loop.parsing import parse_program
@@ -151,3 +151,46 @@ async def test_a_missing_runtime_is_one_clear_error(hub: LLMHub, fake_server: Fa
     )
     with pytest.raises(ConfigError, match=r"^sandbox\.pyodide_dir: no pyodide\.mjs in "):
         await run_loop(hub, "2?")
+
+
+async def test_each_question_gets_a_fresh_sandbox_started_ahead(
+    settings: Settings, fake_server: FakeOpenAIServer, pyodide_runtime: Path
+) -> None:
+    import asyncio
+    import os
+
+    from agent.core.trace import Trace
+    from agent.loop.engine import Loop
+    from tools.builtins import build_registry
+    from tools.sandbox.pool import SandboxPool
+
+    settings.loop.chains = "program"
+    settings.sandbox.pyodide_dir = pyodide_runtime
+    script(
+        fake_server,
+        planner=[
+            "Compute. Next: caller.",
+            "Done. Next: summarizer.",
+            "Compute. Next: caller.",
+            "Done. Next: summarizer.",
+        ],
+        caller=["```python\nprint(calculator(expression='2 + 2'))\n```"],
+    )
+    async with LLMHub(settings) as hub:
+        pool = SandboxPool.of(hub)
+        await Loop("2 + 2?", hub, Trace(), build_registry(settings, knowledge=False)).run()
+        assert pool._spare is not None  # the next question's, started in the background after the first
+        ahead = await asyncio.shield(pool._spare)
+        assert ahead.alive
+        second = Loop("2 + 2?", hub, Trace(), build_registry(settings, knowledge=False))
+        await second.run()
+        assert not ahead.alive  # the second question used it, and it was closed when that question ended
+        assert pool._spare is not None
+        spare = await asyncio.shield(pool._spare)
+        assert spare is not ahead and spare.alive and spare.process is not None
+        spare_pid = spare.process.pid
+    assert not spare.alive  # closed with the hub
+    with pytest.raises(ProcessLookupError):
+        os.kill(spare_pid, 0)
+    observations = [user_text(b) for b in requests_of(fake_server, SUMMARIZER)]
+    assert len(observations) == 2 and all("4" in o for o in observations)
