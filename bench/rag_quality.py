@@ -40,11 +40,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchio import SHARED_DATA  # bench/ is the script's folder, first on sys.path
+
 from agent.core.config import Settings
 from rag.ingest import ingest_paths
 from rag.retrieve import retrieve_sync
 
-DEFAULT_DATA = Path("/work/shared/data/rag")
+DEFAULT_DATA = SHARED_DATA / "rag"
 RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
 KS = (2, 5, 10)
 

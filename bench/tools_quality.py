@@ -1,4 +1,4 @@
-"""Tool-call quality on API-Bank level-1 cases, scored step-level as α-UMi does (ALGORITHMS.md §3.5).
+"""Tool-call quality on API-Bank level-1 cases, scored step-level as α-UMi does (docs/algorithms.md §3.5).
 
     python bench/tools_quality.py [--n 25] [--seed 0] [--variants loop,caller] [--format text]
                                   [--base-url URL --model NAME]   # default: the bundled model, started here
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchio import save_results  # bench/ is the script's folder, first on sys.path
+from benchio import SHARED_DATA, save_results  # bench/ is the script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -46,7 +46,7 @@ from agent.loop.engine import Loop
 from tools.eval import StepScore, api_bank_tools, parse_api_bank_call, summarize_scores, tool_from_api_bank
 from tools.registry import ToolRegistry
 
-DATA = Path(os.environ.get("LODESTAR_API_BANK", "/work/shared/data/tools/api_bank")) / "test-data" / "level-1-api.json"
+DATA = Path(os.environ.get("LODESTAR_API_BANK", SHARED_DATA / "tools" / "api_bank")) / "test-data" / "level-1-api.json"
 RESULTS = REPO / "bench" / "results" / "tools_quality.json"
 CALLER_THOUGHT = "Call the API that the user's last request needs, with the argument values from the dialogue."
 

@@ -1,12 +1,13 @@
 """The chat TUI's responsiveness, on the fake OpenAI server at zero LLM latency (so the figures are the UI's own).
 
-    python bench/tui.py [--runs 10] [--paint-runs 3] [--tokens 2000] [--paced-rate 200]
+    python bench/tui.py [--runs 10] [--paint-runs 5] [--tokens 2000] [--paced-rate 200]
 
 The fake server runs in its own process, as a real endpoint would: in-process, its thread would compete with the
 UI for the GIL and the figures would measure that contention instead of the UI.
 
 1. Time to first paint: a fresh process imports the app and runs it headless (120x40); measured from process
-   start (imports included) and from ``App.run`` to the first refresh.
+   start (imports included) and from ``App.run`` to the first refresh. The baseline, measured the same way in the
+   same run: a bare Textual app with a header, an input and a footer; the figure is the ratio (goal <= 1.5x).
 2. Enter → first streamed token on screen: the question is submitted with a real Enter key event; "on screen" is
    the first refresh after the token's Markdown append has landed. The first question of a session and the
    median/p90 of the following ones are reported separately (the first pays for one-off imports).
@@ -100,26 +101,65 @@ def settings_for(tmp: Path, name: str, url: str) -> tuple[Any, Path]:
     return load_settings(config), config
 
 
+class Marks(dict[str, float]):
+    """The app's ``on_mark`` hook: the first time each named point was reached (perf_counter), and the process's
+    CPU time then (``cpu``; less sensitive than wall time to other processes' load on a shared machine)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+    def __call__(self, name: str) -> None:
+        self.setdefault(name, time.perf_counter())
+        self.cpu.setdefault(name, time.process_time())
+
+    def clear(self) -> None:
+        super().clear()
+        self.cpu.clear()
+
+
 # -- 1. first paint ---------------------------------------------------------------------------------------------
 
 
-def first_paint_child() -> None:
+def bare_app(on_mark: Marks) -> Any:
+    """The baseline: a bare Textual app with a header, an input and a footer that marks its first paint."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Footer, Header, Input
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Input(placeholder="Ask a question")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(on_mark, "first_paint")
+
+    return Bare()
+
+
+def first_paint_child(which: str) -> None:
     """Runs in a fresh interpreter: imports, then the app to its first paint; prints one JSON line."""
     import psutil
 
     started = psutil.Process().create_time()
-    from agent.core.config import load_settings
-    from ui.app import LodestarApp
+    marks = Marks()
+    if which == "bare":
+        app = bare_app(marks)
+        imported = time.time()
+    else:
+        from agent.core.config import load_settings
+        from ui.app import LodestarApp
 
-    imported = time.time()
-    app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct")
+        imported = time.time()
+        app = LodestarApp(load_settings(os.environ["LODESTAR_CONFIG"]), mode="direct", on_mark=marks)
 
     async def until_painted() -> tuple[float, float]:
         wall, t0 = time.time(), time.perf_counter()
         async with app.run_test(size=SIZE) as pilot:
-            while "first_paint" not in app.marks:
+            while "first_paint" not in marks:
                 await pilot.pause(0.005)
-            return wall, app.marks["first_paint"] - t0
+            return wall, marks["first_paint"] - t0
 
     run_wall, from_run = asyncio.run(until_painted())
     print(
@@ -128,25 +168,39 @@ def first_paint_child() -> None:
                 "imports_s": imported - started,
                 "from_run_s": from_run,
                 "from_process_start_s": run_wall - started + from_run,
+                "cpu_s": marks.cpu["first_paint"],
             }
         )
     )
 
 
 def measure_first_paint(config: Path, runs: int) -> dict[str, Any]:
+    """Lodestar and the bare baseline in alternating fresh processes (so load drifts hit both alike)."""
     env = {**os.environ, "LODESTAR_CONFIG": str(config), "PYTHONPATH": str(REPO)}
-    samples = []
+    samples: dict[str, list[dict[str, float]]] = {"lodestar": [], "bare": []}
     for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child-first-paint"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=180,
-        )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {key: round(statistics.median(s[key] for s in samples), 4) for key in samples[0]} | {"runs": runs}
+        for which in samples:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-first-paint", which],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=180,
+            )
+            samples[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    medians = {
+        which: {key: round(statistics.median(s[key] for s in runs_), 4) for key in runs_[0]}
+        for which, runs_ in samples.items()
+    }
+    ratio = medians["lodestar"]["from_process_start_s"] / medians["bare"]["from_process_start_s"]
+    cpu_ratio = medians["lodestar"]["cpu_s"] / medians["bare"]["cpu_s"]
+    return medians["lodestar"] | {
+        "bare_textual": medians["bare"],
+        "ratio_to_bare": round(ratio, 2),
+        "cpu_ratio_to_bare": round(cpu_ratio, 2),
+        "runs": runs,
+    }
 
 
 # -- 2. Enter to first token ------------------------------------------------------------------------------------
@@ -155,25 +209,27 @@ def measure_first_paint(config: Path, runs: int) -> dict[str, Any]:
 async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
     from ui.app import LodestarApp
 
-    app = LodestarApp(settings, mode="direct")
+    marks = Marks()
+    app = LodestarApp(settings, mode="direct", on_mark=marks)
     painted: list[float] = []
     rendered: list[float] = []
+    cpu: list[float] = []  # this process's CPU time over the same span (the app and this loop's polling)
     async with app.run_test(size=SIZE) as pilot:
         while app.hub_state != "ready":
             await pilot.pause(0.01)
         box = app.query_one("#question")
         for i in range(runs + 1):
-            app.marks.pop("first_token_rendered", None)
-            app.marks.pop("first_token_painted", None)
+            marks.clear()
             box.focus()
-            box.value = f"Which star, run {i}?"  # type: ignore[attr-defined]
+            box.value = f"Which star, run {i}?"
             await pilot.pause()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             await app._press_keys(["enter"])  # the real key path, without Pilot's wait-for-idle afterwards
-            while "first_token_painted" not in app.marks:
+            while "first_token_painted" not in marks:
                 await asyncio.sleep(0.0005)
-            painted.append(app.marks["first_token_painted"] - t0)
-            rendered.append(app.marks["first_token_rendered"] - t0)
+            painted.append(marks["first_token_painted"] - t0)
+            rendered.append(marks["first_token_rendered"] - t0)
+            cpu.append(marks.cpu["first_token_painted"] - cpu0)
             while app.answering:
                 await asyncio.sleep(0.002)
             await pilot.pause()
@@ -184,6 +240,7 @@ async def measure_first_token(settings: Any, runs: int) -> dict[str, Any]:
         "p90_ms": round(warm[max(0, round(len(warm) * 0.9) - 1)] * 1000, 1),
         "min_ms": round(warm[0] * 1000, 1),
         "median_until_appended_ms": round(statistics.median(rendered[1:]) * 1000, 1),
+        "median_cpu_ms": round(statistics.median(cpu[1:]) * 1000, 1),
         "runs": runs,
     }
 
@@ -279,11 +336,13 @@ def report(figures: dict[str, Any]) -> None:
     fast, paced = tput["zero_latency"], tput["paced"]
     print(
         f"first paint:          {paint['from_process_start_s'] * 1000:.0f} ms from process start "
-        f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run)"
+        f"({paint['imports_s'] * 1000:.0f} ms imports, {paint['from_run_s'] * 1000:.0f} ms from App.run); "
+        f"{paint['ratio_to_bare']}x a bare Textual app's {paint['bare_textual']['from_process_start_s'] * 1000:.0f} ms"
+        f" (CPU time {paint['cpu_s'] * 1000:.0f} ms, {paint['cpu_ratio_to_bare']}x the bare app's)"
     )
     print(
         f"Enter → first token:  median {token['median_ms']} ms, p90 {token['p90_ms']} ms, min {token['min_ms']} ms"
-        f" (first question of a session: {token['first_question_ms']} ms)"
+        f" (first question of a session: {token['first_question_ms']} ms); median CPU time {token['median_cpu_ms']} ms"
     )
     print(
         f"{tput['tokens']:,}-token answer:   {fast['rendered_tokens_per_s']} tokens/s rendered at zero latency "
@@ -301,13 +360,13 @@ def report(figures: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="questions for the first-token figure")
-    parser.add_argument("--paint-runs", type=int, default=3, help="fresh processes for the first-paint figure")
+    parser.add_argument("--paint-runs", type=int, default=5, help="fresh processes (each app) for first paint")
     parser.add_argument("--tokens", type=int, default=2000, help="answer length for the throughput figure")
     parser.add_argument("--paced-rate", type=float, default=200.0, help="tokens/s of the paced stream")
-    parser.add_argument("--child-first-paint", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-first-paint", choices=["lodestar", "bare"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_first_paint:
-        first_paint_child()
+        first_paint_child(args.child_first_paint)
         return 0
     load_before = os.getloadavg()
     figures = asyncio.run(run(args))

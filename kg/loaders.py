@@ -11,14 +11,21 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 from urllib.parse import unquote
 
 from agent.core.errors import BadInputError
 
 Format = Literal["tsv", "csv", "jsonl", "nt"]
 FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl", "nt")
-_EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".nt": "nt"}
+_EXTENSIONS: dict[str, Format] = {
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".nt": "nt",
+}
 
 # Column names accepted in a header row (and as JSONL keys), mapped to the field they fill.
 _COLUMNS = {
@@ -73,11 +80,11 @@ class Malformed(NamedTuple):
 
 def detect_format(path: Path, given: str | None) -> Format:
     if given:
-        return given  # type: ignore[return-value]
+        return cast(Format, given)  # the CLI's --format choices and GraphRequest allow only Format's values
     fmt = _EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise BadInputError(f"{path}: cannot tell the format from the extension; pass --format tsv|csv|jsonl|nt")
-    return fmt  # type: ignore[return-value]
+    return fmt
 
 
 _ODD_SPACE = re.compile(r"\s\s|[^\S ]")  # a whitespace run, or whitespace other than a plain space

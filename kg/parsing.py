@@ -2,13 +2,14 @@
 
 Each parser reads only the model's own reply, never the prompt, so graph text cannot answer for the model.
 Failures degrade the way ToG's code does: no relation → the branch is pruned; wrong number of entity scores →
-uniform; no ``{Yes}`` → not sufficient.
+uniform; no ``{Yes}`` → not sufficient. Each such repair or fallback is reported through ``on_repair(problem,
+action)`` so the trace can say why the search went the way it did.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -23,6 +24,13 @@ _FLOAT = re.compile(r"\d+\.\d+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _LEADING_YES = re.compile(r"^\W*yes\b", re.I)
+
+OnRepair = Callable[[str, str], None] | None
+
+
+def _report(on_repair: OnRepair, problem: str, action: str) -> None:
+    if on_repair is not None:
+        on_repair(problem, action)
 
 
 def _match_relation(name: str, candidates: Sequence[str]) -> str | None:
@@ -48,7 +56,9 @@ def _mentioned(text: str, candidates: Sequence[str], limit: int) -> list[tuple[s
     return [(c, round(1.0 / len(picked), 4)) for c in picked]
 
 
-def parse_relations(text: str, candidates: Sequence[str], limit: int) -> list[tuple[str, float]]:
+def parse_relations(
+    text: str, candidates: Sequence[str], limit: int, on_repair: OnRepair = None
+) -> list[tuple[str, float]]:
     """``{rel (Score: x)}`` picks restricted to ``candidates`` (unknown ones dropped), best ``limit`` first.
 
     Where ToG's regex finds nothing (and would prune the branch), candidates the reply names in prose are taken
@@ -56,7 +66,12 @@ def parse_relations(text: str, candidates: Sequence[str], limit: int) -> list[tu
     """
     matches = list(_REL_BRACED.finditer(text)) or list(_REL_BARE.finditer(text))
     if not matches:
-        return _mentioned(text, candidates, limit)
+        mentioned = _mentioned(text, candidates, limit)
+        problem = "no {relation (Score: x)} in the relation-pruning reply"
+        _report(
+            on_repair, problem, "repaired: took the relations it names" if mentioned else "fell back: branch pruned"
+        )
+        return mentioned
     picked: dict[str, float] = {}
     for match in matches:
         raw = match.group("rel")
@@ -73,7 +88,7 @@ def parse_relations(text: str, candidates: Sequence[str], limit: int) -> list[tu
     return ranked[:limit]
 
 
-def parse_entity_scores(text: str, count: int) -> list[float] | None:
+def parse_entity_scores(text: str, count: int, on_repair: OnRepair = None) -> list[float] | None:
     """``count`` scores in entity order, or None when the reply does not give exactly that many (caller: uniform).
 
     ToG takes every ``\\d+.\\d+`` in the reply; we first try the first line (the scores line), which survives an
@@ -85,16 +100,21 @@ def parse_entity_scores(text: str, count: int) -> list[float] | None:
         if len(first) == count:
             return first
     floats = [float(x) for x in _FLOAT.findall(text)]
-    return floats if len(floats) == count else None
+    if len(floats) == count:
+        return floats
+    _report(on_repair, f"the entity-scoring reply does not give {count} scores", "fell back to equal scores")
+    return None
 
 
-def parse_sufficiency(text: str) -> tuple[bool, str | None]:
+def parse_sufficiency(text: str, on_repair: OnRepair = None) -> tuple[bool, str | None]:
     """(sufficient, answer): the first ``{…}`` is Yes/No (a bare leading "Yes" also counts); the answer is the 2nd."""
     braces = _BRACES.findall(text)
     if braces:
         sufficient = braces[0].replace(" ", "").lower().strip(".") == "yes"
     else:
         sufficient = bool(_LEADING_YES.match(text))
+        action = "repaired: read its leading Yes" if sufficient else "fell back to not sufficient"
+        _report(on_repair, "no {Yes} or {No} in the sufficiency reply", action)
     answer = braces[1].strip() if sufficient and len(braces) > 1 else None
     return sufficient, answer or None
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,15 +237,6 @@ class KnowledgeGraph:
 
     def triple(self, head: str, relation: str, tail: str) -> Triple:
         return Triple(self.name(head), relation, self.name(tail))
-
-    def edges_of(self, node: str) -> Iterator[tuple[str, str, str]]:
-        """Every (head id, relation, tail id) touching ``node``."""
-        for relation, tails in self._adjacent(node, True).items():
-            for tail in tails:
-                yield node, relation, tail
-        for relation, heads in self._adjacent(node, False).items():
-            for head in heads:
-                yield head, relation, node
 
     def relation_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""Think-on-Graph beam search (Sun et al., ICLR 2024; ALGORITHMS.md §2), over a :class:`KnowledgeGraph`.
+"""Think-on-Graph beam search (Sun et al., ICLR 2024; docs/algorithms.md §2), over a :class:`KnowledgeGraph`.
 
 Per depth: relation search + pruning for every frontier entity (concurrent), entity search + scoring for every
 kept (entity, relation) pair (concurrent), global top-N by relation score × entity score (zeros dropped), then
@@ -31,6 +31,7 @@ from agent.core.config import KgSettings
 from agent.core.errors import ModelOutputError
 from agent.core.trace import KgRelation, KgStep, Trace
 from agent.llm.client import LLM
+from agent.llm.structured import emit_repair
 from kg import prompts, prune
 from kg.parsing import (
     Sufficiency,
@@ -147,7 +148,12 @@ class ThinkOnGraph:
         )
         return completion.text
 
-    async def _json(self, messages: list[dict], schema: type[BaseModel], temperature: float) -> Any | None:
+    def _repaired(self, problem: str, action: str) -> None:
+        emit_repair(self.trace, self.explorer.name, problem, action)
+
+    async def _json(
+        self, messages: list[dict], schema: type[BaseModel], temperature: float, fallback: str
+    ) -> Any | None:
         """One structured call (no repair round-trips, so the call bound holds); None when it does not parse."""
         self.calls += 1
         try:
@@ -159,7 +165,8 @@ class ThinkOnGraph:
                 max_tokens=self.settings.max_tokens,
                 seed=self.settings.seed,
             )
-        except ModelOutputError:
+        except ModelOutputError as exc:
+            self._repaired(str(exc), fallback)
             return None
 
     # -- relation exploration -----------------------------------------------------------------------------------
@@ -191,13 +198,15 @@ class ThinkOnGraph:
             messages = prompts.relation_messages(question, name, relations, n, json_mode=self.json_mode)
             temperature = self.settings.temperature_exploration
             if self.json_mode:
-                reply = await self._json(messages, relation_schema(relations, n), temperature)
+                reply = await self._json(
+                    messages, relation_schema(relations, n), temperature, "fell back: branch pruned"
+                )
                 found: dict[str, float] = {}
                 for pick in reply.relations if reply is not None else []:
                     found.setdefault(pick.name, float(pick.score))
                 picks = sorted(found.items(), key=lambda rs: -rs[1])[:n]
             else:
-                picks = parse_relations(await self._text(messages, temperature), relations, n)
+                picks = parse_relations(await self._text(messages, temperature), relations, n, self._repaired)
         return [
             _Pair(
                 frontier, relation, score, tuple(d for d, side in ((True, heads), (False, tails)) if relation in side)
@@ -241,10 +250,10 @@ class ThinkOnGraph:
             messages = prompts.entity_messages(question, pair.relation, names, json_mode=self.json_mode)
             temperature = self.settings.temperature_exploration
             if self.json_mode:
-                reply = await self._json(messages, entity_schema(len(names)), temperature)
+                reply = await self._json(messages, entity_schema(len(names)), temperature, "fell back to equal scores")
                 scores = [float(x) for x in reply.scores] if reply is not None else None
             else:
-                scores = parse_entity_scores(await self._text(messages, temperature), len(names))
+                scores = parse_entity_scores(await self._text(messages, temperature), len(names), self._repaired)
         if scores is None or len(scores) != len(named):
             scores = [1.0 / len(named)] * len(named)
         for c, s in zip(named, scores, strict=True):
@@ -273,11 +282,11 @@ class ThinkOnGraph:
         messages = prompts.evaluate_messages(question, evidence, json_mode=self.json_mode)
         temperature = self.settings.temperature_reasoning
         if self.json_mode:
-            reply = await self._json(messages, Sufficiency, temperature)
+            reply = await self._json(messages, Sufficiency, temperature, "fell back to not sufficient")
             if reply is None:
                 return False, None
             return bool(reply.sufficient), (reply.answer or None) if reply.sufficient else None
-        return parse_sufficiency(await self._text(messages, temperature))
+        return parse_sufficiency(await self._text(messages, temperature), self._repaired)
 
     async def _final(self, messages: list[dict]) -> str:
         """The answer, streamed through ``on_delta`` when someone watches and the endpoint streams."""

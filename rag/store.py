@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from agent.core.config import Settings
-from agent.core.errors import BadInputError, LodestarError
+from agent.core.errors import BadInputError, LodestarError, one_line
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -65,7 +65,7 @@ def get_client(settings: Settings) -> Any:
                 client = chromadb.PersistentClient(path=key[1], settings=chroma_settings)
         except Exception as exc:  # connection refused, bad files: one line for the user
             where = f"{key[1]}:{key[2]}" if key[0] == "http" else key[1]
-            raise StoreError(f"cannot open the Chroma store at {where}: {' '.join(str(exc).split())[:200]}") from None
+            raise StoreError(f"cannot open the Chroma store at {where}: {one_line(str(exc), 200)}") from None
         _clients[key] = client
         return client
 
@@ -210,7 +210,7 @@ def open_collection(
     except Exception as exc:
         if not create and _is_not_found(exc):
             return None
-        raise StoreError(f"Chroma: cannot open collection {name!r}: {' '.join(str(exc).split())[:200]}") from None
+        raise StoreError(f"Chroma: cannot open collection {name!r}: {one_line(str(exc), 200)}") from None
     collection = Collection(raw, name)
     built_with = collection.embedding_model
     if built_with and built_with != model:

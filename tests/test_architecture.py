@@ -16,7 +16,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tools",),
     ("agent.loop",),
     ("agent.run",),
-    ("agent.batch", "ui"),
+    ("agent.batch", "agent.mcp_server", "ui"),
     ("app",),
 )
 PACKAGES = ("agent", "rag", "kg", "tools", "ui")

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.core.config import LoopSettings, Settings
-from agent.core.errors import BadInputError, ToolError
+from agent.core.errors import BadInputError, ToolError, describe
 from agent.core.trace import Citation
 from tools import calc, units
 from tools.probe import apply_probes
@@ -100,13 +100,13 @@ async def describe_knowledge(settings: Settings, registry: ToolRegistry) -> tupl
     """
     lines: list[str] = []
     empty: set[str] = set()
-    for name, describe in (("search_documents", _documents_summary), ("query_graph", _graph_summary)):
+    for name, summarize in (("search_documents", _documents_summary), ("query_graph", _graph_summary)):
         if name not in registry:
             continue
         try:
-            summary = await asyncio.to_thread(describe, settings)
+            summary = await asyncio.to_thread(summarize, settings)
         except Exception as exc:  # a broken store must not stop the other tools
-            summary = f"unknown ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+            summary = f"unknown ({describe(exc, 120)})"
         if summary is None:
             empty.add(name)
         else:
@@ -264,4 +264,16 @@ def build_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
     for name in settings.loop.disabled_tools:
         registry.remove(name)
     apply_probes(registry, settings.cache_dir)  # what `lodestar tools probe` learned about undocumented outputs
+    return registry
+
+
+async def assemble_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
+    """:func:`build_registry` plus the tools of the MCP servers in ``[mcp.servers]`` (started on first use)."""
+    registry = build_registry(settings, knowledge=knowledge)
+    if settings.mcp.servers:
+        from tools.mcp.adapter import add_mcp_tools
+
+        await add_mcp_tools(registry, settings)
+        for name in settings.loop.disabled_tools:
+            registry.remove(name)
     return registry

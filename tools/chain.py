@@ -4,7 +4,7 @@ The caller may answer with a chain instead of one call: a JSON list of steps ``{
 arguments reference earlier results — ``"$s1"`` (the whole value), ``"$s1.field"``, ``"${s1.items[0].name}"``
 (inside a longer string the value is interpolated as text). Steps whose inputs are ready run concurrently
 (bounded); a failed step fails only the steps that depend on it, and the error is attributed to that step and its
-tool so that the caller can repair the chain (ATC's attributable reflection, §4.2).
+tool so that the caller can repair the chain (ATC's attributable reflection, docs/algorithms.md §4.2).
 
 ATC itself has the model write Python run in a sandbox: that is ``loop.chains = "program"`` (tools/program.py,
 tools/sandbox/). Declarative chains stay the default: they are data, and need no sandbox at all.
@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.core.errors import ModelOutputError
+from agent.core.errors import ModelOutputError, validation_line
 from tools.registry import ToolResult, render_value, truncate
 
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
@@ -150,9 +150,7 @@ def parse_chain(
     try:
         chain = Chain.model_validate({"steps": data})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ChainError(f"invalid chain at {where}: {first['msg']}") from None
+        raise ChainError(f"invalid chain at {validation_line(exc)}") from None
     known = list(tool_names)
     ids: list[str] = []
     for step in chain.steps:

@@ -56,7 +56,7 @@ def tool_from_api_bank(description: dict[str, Any]) -> Tool:
         )
         for name, spec in description.get("input_parameters", {}).items()
     }
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]  # field specs built at run time from the data
         f"{description['name']}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
 

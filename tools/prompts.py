@@ -77,7 +77,7 @@ def call_schema(
         for name, parameters in tools
     ]
     if chains:
-        steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]
+        steps = chain_spec([name for name, _ in tools])["function"]["parameters"]  # type: ignore[index]  # a JSON dict
         branches.append(
             {
                 "type": "object",

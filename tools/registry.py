@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from agent.core.errors import ConfigError, LodestarError, ToolError
+from agent.core.errors import ConfigError, LodestarError, ToolError, describe, validation_line
 from agent.core.trace import Citation
 
 if TYPE_CHECKING:
@@ -188,14 +188,7 @@ def _is_context(annotation: Any) -> bool:
 
 
 def _format_validation(name: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
-        got = err.get("input")
-        shown = "" if err.get("type") == "missing" else f" (got {json.dumps(got, default=str)[:60]})"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
-    more = f"; and {exc.error_count() - 5} more" if exc.error_count() > 5 else ""
-    return f"invalid arguments for {name}: " + "; ".join(problems) + more
+    return f"invalid arguments for {name}: " + validation_line(exc, top="(arguments)", show=5, inputs=True)
 
 
 @dataclass
@@ -212,6 +205,7 @@ class Tool:
     knows: str = ""  # a static hint appended to the description
     blocking: bool = True  # sync tools run in a worker thread unless marked quick and bounded (blocking=False)
     param_docs: dict[str, str] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()  # questions this tool answers: one of tool retrieval's views (tools/retrieval.py)
     side_effects: bool = False  # it changes something (sends, writes, buys): probing asks before running it
     returns: Any = None  # the return annotation, for the declared output type
 
@@ -341,8 +335,7 @@ class Tool:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool's bug is the model's observation, not our crash
-            detail = " ".join(str(exc).split())[:300]
-            return finish(ok=False, error=f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+            return finish(ok=False, error=describe(exc))
         citations: list[Citation] = []
         if isinstance(value, ToolOutput):
             citations, value = list(value.citations), value.value
@@ -360,6 +353,7 @@ def _build(
     timeout_s: float | None,
     knows: str,
     blocking: bool = True,
+    examples: tuple[str, ...] = (),
     side_effects: bool = False,
 ) -> Tool:
     if isinstance(fn, Tool):
@@ -399,6 +393,7 @@ def _build(
         knows=knows,
         blocking=blocking,
         param_docs=param_docs,
+        examples=examples,
         side_effects=side_effects,
         returns=hints.get("return", inspect.Parameter.empty),
     )
@@ -412,6 +407,7 @@ def tool(
     timeout_s: float | None = None,
     knows: str = "",
     blocking: bool = True,
+    examples: tuple[str, ...] = (),
     side_effects: bool = False,
 ) -> Any:
     """Make a :class:`Tool` from a function: ``@tool`` or ``@tool(name="…", timeout_s=5)``.
@@ -422,8 +418,8 @@ def tool(
     ``side_effects=True`` marks a tool that changes something, so that probing asks before running it.
     """
     if fn is not None:
-        return _build(fn, name, description, timeout_s, knows, blocking, side_effects)
-    return lambda f: _build(f, name, description, timeout_s, knows, blocking, side_effects)
+        return _build(fn, name, description, timeout_s, knows, blocking, examples, side_effects)
+    return lambda f: _build(f, name, description, timeout_s, knows, blocking, examples, side_effects)
 
 
 class ToolRegistry:
@@ -538,5 +534,4 @@ def _import_tools_module(module: str, key: str) -> Any:
     except ConfigError:
         raise
     except Exception as exc:  # ImportError, SyntaxError, or whatever the module raised at import
-        detail = " ".join(str(exc).split())[:200]
-        raise ConfigError(f"{key}: cannot import {module!r}: {type(exc).__name__}: {detail}") from None
+        raise ConfigError(f"{key}: cannot import {module!r}: {describe(exc, 200)}") from None

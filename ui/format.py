@@ -10,18 +10,16 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.core.config import LOCAL_ENDPOINT, ROLES, Settings
+from agent.core.errors import one_line
 from agent.core.secrets import redact
-from agent.core.trace import Usage
+
+if TYPE_CHECKING:
+    from agent.core.trace import Usage
 
 _PORT = re.compile(r"(//[^/:\s]+):\d+")
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(redact(str(text)).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def short_json(value: Any, limit: int = 200) -> str:
@@ -39,7 +37,7 @@ def steady_cursors(root: object) -> None:
     app = getattr(root, "app", None)
     fmt = getattr(app, "fmt", None)
     if isinstance(fmt, Display) and fmt.stable:
-        for box in root.query(Input):  # type: ignore[attr-defined]
+        for box in root.query(Input):  # type: ignore[attr-defined]  # any Textual node; typed object to stay import-free
             box.cursor_blink = False
 
 

@@ -65,31 +65,8 @@ def ingest(request: IngestRequest, settings: Settings, progress: Progress) -> li
 
 def load_graph(request: GraphRequest, settings: Settings, progress: Progress) -> list[str]:
     try:
-        from kg.ingest import load_aliases, load_triples
-        from kg.store import graph_dir, open_or_new
+        from kg.workflow import load_graph_files
     except ImportError as exc:
         raise BadInputError(f"graph loading is not available in this build ({exc.name})") from None
-    if request.aliases is not None and not request.aliases.is_file():
-        raise BadInputError(f"{request.aliases}: no such file")
-    steps = 3 if request.aliases else 2
-    progress("total", steps)
-    graph = open_or_new(settings.home)
-    report = load_triples(graph, request.file, request.format)
-    progress("advance", 1)
-    lines = [
-        f"{request.file}: {report.added} triples added, {report.duplicates} duplicates, "
-        f"{len(report.malformed)} malformed lines skipped"
-    ]
-    if request.aliases is not None:
-        aliases = load_aliases(graph, request.aliases)
-        progress("advance", 1)
-        lines.append(
-            f"{request.aliases}: {aliases.aliases_added} aliases added, "
-            f"{len(aliases.malformed)} malformed lines skipped"
-        )
-    graph.save(graph_dir(settings.home))
-    progress("advance", 1)
-    lines.insert(
-        0, f"graph: {len(graph)} entities, {graph.num_triples} triples, {len(graph.relation_counts())} relations"
-    )
-    return lines
+    load = load_graph_files(settings, request.file, request.format, request.aliases, progress=progress)
+    return load.summary()

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-
-from textual.widgets import Markdown
+from typing import TYPE_CHECKING
 
 from agent.core.secrets import redact
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
 
 
 class LiveMarkdown:

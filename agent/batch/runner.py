@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from agent.batch.metrics import Scoreboard, score
 from agent.core.config import Settings
-from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError
-from agent.core.secrets import redact
+from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError, error_line, validation_line
 from agent.core.trace import Trace, Usage
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, needs_probe
 from agent.run.question import run_question
@@ -76,12 +75,6 @@ def id_key(value: object) -> str:
     return str(value)
 
 
-def _reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "line"
-    return f"{where}: {first['msg']}" + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
-
-
 def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     """One input line to an Item; raises ValueError with a short reason."""
     try:
@@ -95,7 +88,7 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
     try:
         line = InputLine.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(_reason(exc)) from None
+        raise ValueError(validation_line(exc, top="line")) from None
     question = line.question.strip()
     if not question:
         raise ValueError("question: empty")
@@ -326,10 +319,8 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
     trace = await asyncio.to_thread(Trace, path=path, fresh=True, live=False)
     try:
         result = await run_question(item.question, item.mode, hub, trace=trace)
-    except LodestarError as exc:
-        error = redact(str(exc))
     except Exception as exc:  # a bug in one mode must not sink the batch; the trace records it too
-        error = redact(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        error = error_line(exc)
     else:
         return _record(
             item,

@@ -11,13 +11,14 @@ Every role (planner, caller, summarizer, judge, explorer) resolves to endpoint(s
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from agent.core.errors import ConfigError
+from agent.core.errors import ConfigError, validation_line
 from agent.core.secrets import register_secret
 
 ROLES: tuple[str, ...] = ("planner", "caller", "summarizer", "judge", "explorer")
@@ -195,6 +196,9 @@ class LoopSettings(_Section):
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
+    max_tools_offered: int = Field(
+        16, ge=1, le=1000, description="with more tools than this, the caller is offered those retrieved (CRAFT)"
+    )
 
     @property
     def declarative_chains(self) -> bool:
@@ -203,6 +207,57 @@ class LoopSettings(_Section):
     @property
     def programs(self) -> bool:
         return self.chains == "program"
+
+
+MCP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what OpenAI-compatible APIs accept in a tool name
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class McpServerSettings(_Section):
+    """One MCP server: a command to start (stdio) or a URL (Streamable HTTP), and which of its tools to use."""
+
+    command: str | None = Field(None, description="stdio: the program to start")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment; values may say ${VAR}")
+    cwd: str | None = None
+    url: str | None = Field(None, description="Streamable HTTP: the server's endpoint, e.g. http://host:8000/mcp")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers; values may say ${VAR}")
+    include: list[str] = Field(default_factory=list, description="tool-name globs to use (default: all)")
+    exclude: list[str] = Field(default_factory=list, description="tool-name globs to leave out")
+    timeout_s: float = Field(30.0, gt=0, description="to start or connect and list the tools")
+    call_timeout_s: float = Field(60.0, gt=0, description="one tool call")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (stdio) or url (Streamable HTTP)")
+        return self
+
+
+def expand_env(value: str, key: str, env: dict[str, str] | None = None) -> str:
+    """``${VAR}`` replaced from the environment, so keys stay out of lodestar.toml; the value becomes a secret."""
+    source = os.environ if env is None else env
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in source:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        register_secret(source[name])
+        return source[name]
+
+    return _ENV_REF.sub(swap, value)
+
+
+class McpSettings(_Section):
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, servers: dict[str, McpServerSettings]) -> dict[str, McpServerSettings]:
+        for name in servers:
+            if not MCP_NAME.match(name) or "__" in name:
+                raise ValueError(f"server name {name!r}: use letters, digits, _ and - (no '__')")
+        return servers
 
 
 class SandboxSettings(_Section):
@@ -234,6 +289,7 @@ class Settings(_Section):
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
 
@@ -308,13 +364,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{source}: {key}: {first['msg']}{more}"
-
-
 def _apply_environment(data: dict[str, Any], env: dict[str, str]) -> None:
     """Fold the OpenAI-style environment variables into the raw config, environment winning."""
     if home := env.get("LODESTAR_HOME"):
@@ -349,7 +398,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(f"{source}: {validation_line(exc)}") from None
     for endpoint in settings.endpoints.values():
         register_secret(endpoint.resolved_api_key())
     for role in ROLES:  # fail fast on dangling endpoint names

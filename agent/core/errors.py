@@ -6,6 +6,19 @@ front ends never need to inspect exception types to decide how to report them.
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
+from agent.core.secrets import redact
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+#: Statuses a later attempt may not meet: timeouts, conflicts, rate limits and transient server errors.
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: 4xx statuses that say nothing about the request itself: credentials (401, 403, 407) and the transient ones.
+_NOT_A_REFUSAL = frozenset({401, 403, 407}) | RETRYABLE_STATUS
+
 
 class LodestarError(Exception):
     """Base of every error Lodestar raises on purpose. ``str(err)`` is the one-line message shown to users."""
@@ -27,13 +40,29 @@ class ConfigError(BadInputError):
 
 
 class EndpointError(LodestarError):
-    """An LLM endpoint could not give an answer within the retry budget."""
+    """An LLM endpoint could not give an answer within the retry budget.
 
-    def __init__(self, message: str, *, url: str = "", status: int | None = None, retryable: bool = False) -> None:
+    Its status class is decided here and nowhere else: ``retryable`` (asking again may work), ``refused`` (the
+    server rejects this kind of request: asking differently may work, e.g. without ``response_format``) and
+    ``fatal`` (neither: report it).
+    """
+
+    def __init__(
+        self, message: str, *, url: str = "", status: int | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
-        self.retryable = retryable
+        self.retryable = status in RETRYABLE_STATUS if retryable is None else retryable
+
+    @property
+    def refused(self) -> bool:
+        """A 4xx about the request itself (400, 404, 422 …), not about credentials, timing or rate limits."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in _NOT_A_REFUSAL
+
+    @property
+    def fatal(self) -> bool:
+        return not self.retryable and not self.refused
 
 
 class EndpointUnreachable(EndpointError):
@@ -54,3 +83,41 @@ class LocalServerError(LodestarError):
 
 class ToolError(LodestarError):
     """A tool failed; the message is fed back to the model as an observation."""
+
+
+# -- one line for users -----------------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, secrets redacted, cut to ``limit`` characters (an ellipsis marks the cut)."""
+    line = " ".join(redact(str(text)).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line for an exception we did not raise on purpose (just ``Type`` if it says nothing)."""
+    detail = one_line(str(exc), limit)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """What a user is told about ``exc``: a LodestarError's own message; anything else is a bug ("internal error")."""
+    if isinstance(exc, LodestarError):
+        return " ".join(redact(str(exc)).split())  # already one line by construction; never cut
+    return f"internal error: {describe(exc, limit)}"
+
+
+def validation_line(exc: ValidationError, *, top: str = "(top level)", show: int = 1, inputs: bool = False) -> str:
+    """A pydantic error as ``key.path: message``: the first ``show`` problems, then how many more there are.
+
+    ``top`` names the whole value when the problem has no key; ``inputs`` adds what was given (for a model's
+    feedback: it sees what it wrote wrong).
+    """
+    problems = []
+    for err in exc.errors()[:show]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or top
+        shown = inputs and err.get("type") != "missing"
+        got = f" (got {json.dumps(err.get('input'), default=str)[:60]})" if shown else ""
+        problems.append(f"{where}: {err.get('msg', 'invalid')}{got}")
+    extra = exc.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {extra} more)" if extra > 0 else "")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent.core.config import TraceSettings
+from agent.core.errors import one_line
 from agent.core.secrets import redact
 from agent.core.trace import (
     Answer,
@@ -367,7 +368,7 @@ def attach(trace: Trace, settings: TraceSettings) -> bool:
     except Exception as exc:  # the SDK missing or broken: the run goes on without export
         if url not in _failed:
             _failed.add(url)
-            log.warning("lodestar: warning: OpenTelemetry export is off: %s", redact(str(exc))[:200])
+            log.warning("lodestar: warning: OpenTelemetry export is off: %s", one_line(str(exc), 200))
         return False
     builder = SpanBuilder(settings.otlp_content)
     done = False
@@ -382,7 +383,7 @@ def attach(trace: Trace, settings: TraceSettings) -> bool:
                 done = True
                 exporter.emit(root)
         except Exception as exc:  # telemetry must never fail a run
-            log.warning("lodestar: warning: OpenTelemetry export skipped a run: %s", redact(str(exc))[:200])
+            log.warning("lodestar: warning: OpenTelemetry export skipped a run: %s", one_line(str(exc), 200))
 
     trace.add_sink(sink)
     return True

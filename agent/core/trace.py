@@ -24,15 +24,13 @@ class _Event(BaseModel):
 
 
 class Usage(BaseModel):
+    """A run's totals over its LLM calls (one response's token counts are :class:`agent.llm.wire.TokenUsage`)."""
+
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
     cache_hits: int = 0
-
-    def add(self, other: Usage) -> None:
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class Citation(BaseModel):
@@ -79,6 +77,21 @@ class Plan(_Event):
     type: Literal["plan"] = "plan"
     thought: str
     next: str
+
+
+class Repair(_Event):
+    """A model's output was unusable and Lodestar did something about it (so a second call is never unexplained).
+
+    ``problem`` says what was wrong (invalid tool-call JSON, no ``Next:`` marker, a reply off the schema, a format
+    the endpoint refused); ``action`` what was done: "retried" (asked again with the problem fed back), "repaired"
+    (read the reply another way) or "fell back to …" (used a default or a weaker format).
+    """
+
+    type: Literal["repair"] = "repair"
+    role: str
+    problem: str
+    action: str
+    attempt: int = 1
 
 
 class ToolCallEvent(_Event):
@@ -156,6 +169,7 @@ Event = Annotated[
     | Rewrite
     | LlmCall
     | Plan
+    | Repair
     | ToolCallEvent
     | ToolResultEvent
     | DocsScored
@@ -220,7 +234,7 @@ class Trace:
         if isinstance(event, RunEnd):
             event.usage = self.usage.model_copy()
             event.wall_s = round(time.perf_counter() - self._started, 4)
-        if event.type not in _EPHEMERAL:  # type: ignore[attr-defined]
+        if event.type not in _EPHEMERAL:  # type: ignore[attr-defined]  # every concrete event declares its type Literal
             self.events.append(event)
             if self._file is not None:
                 self._file.write(redact(event.model_dump_json()) + "\n")

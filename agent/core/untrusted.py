@@ -1,4 +1,4 @@
-"""Untrusted text (documents, graph triples, tool outputs) stays data, never instructions (StruQ, ALGORITHMS §7).
+"""Untrusted text (documents, graph triples, tool outputs) stays data, never instructions (docs/algorithms.md §8).
 
 Two things make that hold for a training-free app: the text goes into a clearly delimited data block, and the text
 cannot forge those delimiters or the chat template's control tokens. :func:`sanitize` deletes both kinds of

@@ -13,7 +13,7 @@ not "connect timed out", and a connection dropped mid-body must be retryable.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 
 import aiohttp
@@ -21,7 +21,7 @@ import httpx
 
 
 @contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+def _as_httpx_errors(request: httpx.Request | None) -> Iterator[None]:
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
@@ -74,6 +74,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._env_proxy = env_proxy
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -115,6 +116,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
+
+    async def post(
+        self, url: str, headers: list[tuple[str, str]], body: bytes, timeout: dict[str, float | None]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One whole-body POST without building httpx's request and response objects (the per-call hot path:
+        a batch's every question). Errors are httpx's, as for :meth:`handle_async_request`; the body is raw (the
+        caller decodes a Content-Encoding)."""
+        key = (timeout.get("connect"), timeout.get("read"))
+        limits = self._timeouts.get(key)
+        if limits is None:
+            limits = self._timeouts[key] = aiohttp.ClientTimeout(total=None, sock_connect=key[0], sock_read=key[1])
+        with _as_httpx_errors(None):
+            async with self._get_session().request(
+                "POST", url, headers=headers, data=body, allow_redirects=False, compress=None, timeout=limits
+            ) as response:
+                return response.status, response.headers, await response.read()
 
     async def aclose(self) -> None:
         if self._session is not None:

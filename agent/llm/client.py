@@ -7,9 +7,7 @@ event. Algorithms in ``rag/`` and ``kg/`` take an ``LLM`` and never see HTTP.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent.core.config import ResolvedRole
 from agent.core.errors import EndpointError, LodestarError, ModelOutputError
 from agent.core.trace import AnswerDelta, LlmCall, Trace
-from agent.llm import wire
+from agent.llm import structured, wire
 from agent.llm.capabilities import Capabilities
 from agent.llm.pool import Balancer, Replica
 
@@ -39,7 +37,7 @@ class Completion(BaseModel):
     tool_calls: list[wire.ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     logprobs: list[wire.TokenLogprob] | None = None
-    usage: wire.Usage = Field(default_factory=wire.Usage)
+    usage: wire.TokenUsage = Field(default_factory=wire.TokenUsage)
     latency_s: float = 0.0
     retries: int = 0
     model: str = ""
@@ -55,31 +53,8 @@ class Completion(BaseModel):
         return tops
 
 
-def _as_messages(messages: Sequence[MessageLike]) -> list[wire.Message]:
-    return [m if isinstance(m, wire.Message) else wire.Message.model_validate(m) for m in messages]
-
-
 def _estimate_tokens(messages: Sequence[wire.Message]) -> int:
     return sum(len((m.content or "").split()) for m in messages)
-
-
-_JSON_BLOCK = re.compile(r"\{.*\}|\[.*\]", re.DOTALL)
-
-
-def extract_json(text: str) -> Any:
-    """Parse the first JSON object in ``text``, tolerating code fences and chatter around it."""
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.strip("`")
-        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else stripped
-    try:
-        return json.loads(stripped)
-    except ValueError:
-        pass
-    match = _JSON_BLOCK.search(stripped)
-    if match is None:
-        raise ValueError("no JSON object found")
-    return json.loads(match.group(0))
 
 
 class LLM:
@@ -99,6 +74,8 @@ class LLM:
         self.capabilities = capabilities or Capabilities()
         self.trace = trace
         self.cache = cache
+        #: schema name -> how many structured-output formats this endpoint refused (shared by ``bind`` copies)
+        self.refused_formats: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -109,8 +86,10 @@ class LLM:
         return self.role.model
 
     def bind(self, trace: Trace | None) -> LLM:
-        """The same role recording into ``trace`` (shares replicas, limits and capabilities)."""
-        return LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace, cache=self.cache)
+        """The same role recording into ``trace`` (shares replicas, limits, capabilities and refused formats)."""
+        bound = LLM(self.role, self.balancer, capabilities=self.capabilities, trace=trace, cache=self.cache)
+        bound.refused_formats = self.refused_formats
+        return bound
 
     def with_capabilities(self, capabilities: Capabilities) -> LLM:
         return LLM(self.role, self.balancer, capabilities=capabilities, trace=self.trace, cache=self.cache)
@@ -128,7 +107,7 @@ class LLM:
         role = self.role
         params: dict[str, Any] = {
             "model": role.model,
-            "messages": _as_messages(messages),
+            "messages": list(messages),  # dicts are validated as wire.Message with the request
             "temperature": role.temperature,
             "top_p": role.top_p,
             "max_tokens": role.max_tokens,
@@ -174,7 +153,7 @@ class LLM:
     ) -> None:
         if self.trace is None:
             return
-        usage = completion.usage if completion else wire.Usage()
+        usage = completion.usage if completion else wire.TokenUsage()
         self.trace.emit(
             LlmCall(
                 role=self.role.name,
@@ -194,25 +173,23 @@ class LLM:
     async def complete(self, messages: Sequence[MessageLike], **options: Any) -> Completion:
         """One chat completion. Options are ChatRequest fields (temperature, max_tokens, stop, logprobs, …)."""
         request = self.build_request(messages, **options)
-        payload = request.payload()
         started = time.perf_counter()
-        cache_key = self._cache_key(payload)
-        if (hit := await self._cached(cache_key)) is not None:
+        cache_key = self._cache_key(request.payload()) if self.cache is not None else None
+        body = request.model_dump_json(exclude_none=True).encode()  # one pass, no dict in between
+        if cache_key is not None and (hit := await self._cached(cache_key)) is not None:
             hit.latency_s, hit.retries = round(time.perf_counter() - started, 4), 0
             self._record(hit, started=started, retries=0, stream=False, cached=True)
             return hit
 
-        async def attempt(replica: Replica) -> tuple[Any, str]:
-            return await replica.http.post_json(CHAT_PATH, payload), replica.url
+        async def attempt(replica: Replica) -> tuple[wire.ChatResponse | None, str]:
+            return await replica.http.post_model(CHAT_PATH, body, wire.ChatResponse), replica.url
 
         try:
-            (data, url), retries, _ = await self.balancer.call(attempt)
+            (response, url), retries, _ = await self.balancer.call(attempt)
         except EndpointError as exc:
             self._record(None, started=started, retries=0, stream=False, error=exc)
             raise
-        try:
-            response = wire.ChatResponse.model_validate(data)
-        except ValidationError:
+        if response is None:
             error = ModelOutputError(f"{url}: the response is not a chat completion")
             self._record(None, started=started, retries=retries, stream=False, error=error, endpoint=url)
             raise error from None
@@ -221,7 +198,7 @@ class LLM:
             self._record(None, started=started, retries=retries, stream=False, error=error, endpoint=url)
             raise error
         choice = response.choices[0]
-        usage = response.usage or wire.Usage(
+        usage = response.usage or wire.TokenUsage(
             prompt_tokens=_estimate_tokens(request.messages),
             completion_tokens=len((choice.message.content or "").split()),
         )
@@ -237,7 +214,8 @@ class LLM:
             endpoint=url,
         )
         self._record(completion, started=started, retries=retries, stream=False)
-        await self._store(cache_key, completion)
+        if cache_key is not None:
+            await self._store(cache_key, completion)
         return completion
 
     @asynccontextmanager
@@ -277,47 +255,15 @@ class LLM:
         repairs: int = 2,
         **options: Any,
     ) -> T:
-        """Ask for JSON matching ``schema``: json_schema, else json_object, else prompt-and-repair.
+        """A reply validated against ``schema`` (see :mod:`agent.llm.structured` for how it is asked for); on failure
+        the problem is fed back for ``repairs`` more tries, then :class:`ModelOutputError`."""
+        return await structured.complete_json(self, messages, schema, name=name, repairs=repairs, **options)
 
-        Whatever the mode, the reply is validated; on failure the parse error is fed back for ``repairs`` more tries.
-        """
-        json_schema = schema.model_json_schema()
-        history = list(_as_messages(messages))
-        if self.capabilities.json_schema:
-            response_format: dict[str, Any] | None = {
-                "type": "json_schema",
-                "json_schema": {"name": name or schema.__name__, "schema": json_schema, "strict": False},
-            }
-        elif self.capabilities.json_object_schema:  # llama.cpp: the schema becomes a grammar
-            response_format = {"type": "json_object", "schema": json_schema}
-        elif self.capabilities.json_object:
-            response_format = {"type": "json_object"}
-        else:
-            response_format = None
-        if response_format is None or response_format["type"] == "json_object":
-            history.append(
-                wire.Message(
-                    role="system",
-                    content="Reply with one JSON object only, no prose, matching this JSON schema:\n"
-                    + json.dumps(json_schema, separators=(",", ":")),
-                )
-            )
-        last_error = ""
-        for _ in range(repairs + 1):
-            completion = await self.complete(history, response_format=response_format, **options)
-            try:
-                return schema.model_validate(extract_json(completion.text))
-            except (ValueError, ValidationError) as exc:
-                last_error = " ".join(str(exc).split())[:300]
-                history.append(wire.Message(role="assistant", content=completion.text))
-                history.append(
-                    wire.Message(
-                        role="user",
-                        content=f"That was not valid JSON for the schema: {last_error}. "
-                        "Reply again with the corrected JSON object only.",
-                    )
-                )
-        raise ModelOutputError(f"the {self.role.name} model gave no valid JSON after {repairs + 1} tries: {last_error}")
+    async def complete_structured(
+        self, messages: Sequence[MessageLike], schema: dict[str, Any], name: str, **options: Any
+    ) -> Completion:
+        """A completion constrained to ``schema`` as far as the endpoint allows; the caller parses it."""
+        return await structured.complete_structured(self, messages, schema, name, **options)
 
 
 class ChatStream:
@@ -326,15 +272,13 @@ class ChatStream:
     def __init__(self, llm: LLM, request: wire.ChatRequest) -> None:
         self._llm = llm
         self._request = request
-        self._cm: Any = None
         self.completion: Completion | None = None
         self._pieces: list[str] = []
         self._tool_calls: dict[int, dict[str, str]] = {}
         self._logprobs: list[wire.TokenLogprob] = []
-        self._usage: wire.Usage | None = None
+        self._usage: wire.TokenUsage | None = None
         self._finish: str | None = None
         self._started = time.perf_counter()
-        self.first_token_s: float | None = None
         self._gen: Any = None
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -361,8 +305,6 @@ class ChatStream:
                 url = replica.url
                 async for event in events:
                     for piece in self._absorb(wire.ChatChunk.model_validate(event)):
-                        if self.first_token_s is None:
-                            self.first_token_s = time.perf_counter() - self._started
                         if self._llm.trace is not None:
                             self._llm.trace.emit(AnswerDelta(text=piece))
                         yield piece
@@ -384,7 +326,6 @@ class ChatStream:
         self._llm._record(hit, started=self._started, retries=0, stream=True, cached=True)
         if hit.text:
             self._pieces.append(hit.text)
-            self.first_token_s = time.perf_counter() - self._started
             if self._llm.trace is not None:
                 self._llm.trace.emit(AnswerDelta(text=hit.text))
             yield hit.text
@@ -413,7 +354,7 @@ class ChatStream:
 
     def _finish_completion(self, retries: int, url: str) -> Completion:
         text = "".join(self._pieces)
-        usage = self._usage or wire.Usage(
+        usage = self._usage or wire.TokenUsage(
             prompt_tokens=_estimate_tokens(self._request.messages), completion_tokens=len(self._pieces)
         )
         return Completion(

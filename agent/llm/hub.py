@@ -18,7 +18,7 @@ from agent.core.trace import Trace
 from agent.llm.capabilities import Capabilities, load_cached, save_cached
 from agent.llm.client import LLM
 from agent.llm.local_server import LocalServer
-from agent.llm.pool import Balancer, Replica, RetryPolicy, close_replicas, get_replica
+from agent.llm.pool import Balancer, Replica, RetryPolicy, get_replica, release_replicas
 from agent.llm.probe import probe
 from agent.llm.transport import Timeouts
 
@@ -42,6 +42,7 @@ class LLMHub:
         self.local_url = local_url
         self._caps: dict[tuple[str, str], Capabilities] = {}
         self.resources: dict[str, Any] = {}  # higher layers' per-hub helpers (the sandbox pool); aclose()d with it
+        self._owned: set[Replica] = set()  # the replicas this hub opened (or joined): exactly those it releases
 
     async def __aenter__(self) -> LLMHub:
         await self.start()
@@ -58,8 +59,9 @@ class LLMHub:
             self.local_url = await self._local.__aenter__()
 
     async def aclose(self) -> None:
+        owned, self._owned = self._owned, set()
         try:
-            await close_replicas()
+            await release_replicas(owned)
         finally:
             resources, self.resources = list(self.resources.values()), {}
             for resource in resources:
@@ -108,6 +110,10 @@ class LLMHub:
             policy = policy or RetryPolicy(
                 endpoint.max_retries, endpoint.retry_budget_s, endpoint.backoff_base_s, endpoint.backoff_max_s
             )
+        for replica in replicas:
+            if replica not in self._owned:
+                replica.owners += 1
+                self._owned.add(replica)
         return replicas, policy or RetryPolicy()
 
     def llm(self, role: str, trace: Trace | None = None) -> LLM:

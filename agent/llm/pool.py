@@ -1,9 +1,12 @@
 """Replicas, per-endpoint concurrency limits, retries with backoff, and failover.
 
 A :class:`Replica` is one base URL. There is one per URL per event loop, shared by every role and every caller,
-so its semaphore is the process-wide concurrency limit for that server. A :class:`Balancer` spreads one role's
-calls over the healthy replicas (fewest in flight first) and retries retryable failures with exponential backoff
-and full jitter, honouring ``Retry-After``, bounded both in attempts and in total time.
+so its semaphore is the process-wide concurrency limit for that server. Each hub that uses a replica counts as one
+of its owners and releases it when it closes; the HTTP client closes with its last owner, never under another hub.
+
+A :class:`Balancer` spreads one role's calls over the healthy replicas (fewest in flight first) and retries
+retryable failures with exponential backoff and full jitter, honouring ``Retry-After``, bounded both in attempts
+and in total time.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -48,6 +51,7 @@ class Replica:
     in_flight: int = 0
     down_until: float = 0.0
     consecutive_failures: int = 0
+    owners: int = 0  # hubs holding it (see release_replicas)
 
     @property
     def healthy(self) -> bool:
@@ -106,12 +110,17 @@ def get_replica(
     return replica
 
 
-async def close_replicas() -> None:
-    """Close every HTTP client of the running loop (call before the loop ends)."""
-    loop = asyncio.get_running_loop()
-    entry = _registry.pop(loop, None)
-    if entry:
-        await asyncio.gather(*(r.http.aclose() for r in entry.by_url.values()), return_exceptions=True)
+async def release_replicas(replicas: Iterable[Replica]) -> None:
+    """One owner lets go of each of ``replicas``; those nobody holds any more are closed and forgotten."""
+    entry = _registry.get(asyncio.get_running_loop())
+    closing: list[Replica] = []
+    for replica in replicas:
+        replica.owners -= 1
+        if replica.owners <= 0:
+            if entry is not None and entry.by_url.get(replica.url) is replica:
+                del entry.by_url[replica.url]
+            closing.append(replica)
+    await asyncio.gather(*(r.http.aclose() for r in closing), return_exceptions=True)
 
 
 #: Backoff jitter for unseeded balancers. One per process: seeding a fresh ``random.Random`` from the OS costs more
@@ -131,6 +140,8 @@ class Balancer:
         self._turn = 0
 
     def _pick(self, exclude: set[str]) -> Replica:
+        if len(self.replicas) == 1:  # the common case: nothing to choose
+            return self.replicas[0]
         healthy = [r for r in self.replicas if r.healthy and r.url not in exclude]
         if not healthy:
             healthy = [r for r in self.replicas if r.url not in exclude] or self.replicas
@@ -150,8 +161,13 @@ class Balancer:
         while True:
             replica = self._pick(tried)
             try:
-                async with replica.slot():
-                    result = await fn(replica)
+                # replica.slot() inlined: an async context manager costs more than the rest of this loop per call
+                async with replica.limit:
+                    replica.in_flight += 1
+                    try:
+                        result = await fn(replica)
+                    finally:
+                        replica.in_flight -= 1
                 replica.mark_up()
                 return result, retries, replica
             except EndpointError as exc:

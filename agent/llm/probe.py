@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from agent.core.errors import EndpointError
+from agent.core.errors import EndpointError, describe
 from agent.llm.capabilities import Capabilities
 from agent.llm.client import LLM
 from agent.llm.pool import Balancer, RetryPolicy
@@ -48,7 +48,7 @@ async def _check(name: str, notes: dict[str, str], probe: Any) -> bool:
         notes[name] = str(exc)[:200]
         return False
     except Exception as exc:  # a probe must never crash the caller; record why instead
-        notes[name] = f"{type(exc).__name__}: {exc}"[:200]
+        notes[name] = describe(exc, 200)
         return False
 
 

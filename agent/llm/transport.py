@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
-from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable
+if TYPE_CHECKING:
+    from agent.llm.aiohttp_transport import AiohttpTransport
+
+from agent.core.errors import RETRYABLE_STATUS, EndpointError, EndpointTimeout, EndpointUnreachable
 from agent.core.secrets import redact
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class StreamCut(RetryableError):
     """The SSE stream ended before ``[DONE]`` or a finish reason."""
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
         try:
@@ -116,19 +120,25 @@ class HttpEndpoint:
         all_headers = {"User-Agent": "lodestar/0.1", **(headers or {})}
         if api_key:
             all_headers["Authorization"] = f"Bearer {api_key}"
-        from agent.llm.aiohttp_transport import AiohttpTransport  # aiohttp takes 0.2 s to import: only when needed
-
         # loading the CA bundle costs ~50 ms: only for https, with httpx's certifi-based defaults
         tls = httpx.create_ssl_context() if self.base_url.startswith("https:") else None
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=all_headers,
-            timeout=timeouts.to_httpx(),
-            transport=transport
-            or AiohttpTransport(
+        self._aiohttp: AiohttpTransport | None = None  # ours: then POSTs take its direct path (see _post)
+        self._transport: httpx.AsyncBaseTransport
+        if transport is None:
+            from agent.llm.aiohttp_transport import AiohttpTransport  # aiohttp takes 0.2 s to import: only if needed
+
+            self._transport = self._aiohttp = AiohttpTransport(
                 max_connections=max(1, max_connections), tls=tls, env_proxy=not _is_loopback(self.base_url)
-            ),
+            )
+        else:
+            self._transport = transport
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=all_headers, timeout=timeouts.to_httpx(), transport=self._transport
         )
+        # What httpx's client would send with a JSON POST, computed once (see _post)
+        self._post_headers = httpx.Headers({**self._client.headers, "Content-Type": "application/json"})
+        self._post_items = self._post_headers.multi_items()
+        self._timeout = timeouts.to_httpx().as_dict()
 
     def __repr__(self) -> str:  # never shows headers: they hold the key
         return f"HttpEndpoint({self.base_url!r})"
@@ -151,40 +161,83 @@ class HttpEndpoint:
             return RetryableError(f"{url}: connection dropped ({type(exc).__name__})", url=url)
         return EndpointError(redact(f"{url}: {type(exc).__name__}: {exc}"), url=url)
 
-    def _check_status(self, response: httpx.Response, body: bytes, path: str) -> None:
-        if response.status_code < 400:
+    def _check_status(self, status: int, headers: Mapping[str, str], body: bytes, path: str) -> None:
+        if status < 400:
             return
         url = self._url(path)
         detail = redact(_error_detail(body))
-        message = f"{url}: HTTP {response.status_code}" + (f": {detail}" if detail else "")
-        if response.status_code in RETRYABLE_STATUS:
-            raise RetryableError(
-                message, url=url, status=response.status_code, retry_after_s=_retry_after(response.headers)
-            )
-        raise EndpointError(message, url=url, status=response.status_code)
+        message = f"{url}: HTTP {status}" + (f": {detail}" if detail else "")
+        if status in RETRYABLE_STATUS:
+            raise RetryableError(message, url=url, status=status, retry_after_s=_retry_after(headers))
+        raise EndpointError(message, url=url, status=status)
 
     async def get_json(self, path: str) -> Any:
         try:
             response = await self._client.get(path)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from None
-        self._check_status(response, response.content, path)
+        self._check_status(response.status_code, response.headers, response.content, path)
         return self._decode(response.content, path)
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        return self._decode(await self.post_bytes(path, json.dumps(payload).encode()), path)
+
+    async def post_model(self, path: str, body: bytes, model: type[M]) -> M | None:
+        """POST a JSON ``body`` and read the reply as ``model`` in one pass of pydantic's JSON parser (the per-call
+        hot path); None when the reply is JSON but not a ``model``. Malformed JSON is retryable, as in post_json."""
+        raw = await self.post_bytes(path, body)
         try:
-            response = await self._client.post(path, json=payload)
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise self._malformed(path) from None
+            return None
+
+    async def post_bytes(self, path: str, body: bytes) -> bytes:
+        """POST ``body`` (JSON already encoded); the reply's body, or the EndpointError that its status means."""
+        try:
+            status, headers, raw = await self._post(path, body)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from None
-        self._check_status(response, response.content, path)
-        return self._decode(response.content, path)
+        self._check_status(status, headers, raw, path)
+        return raw
+
+    async def _post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        """POST straight to the transport: the request httpx's client would send, without its per-call work that an
+        API call does not use (URL merging and parsing, auth and redirect machinery, response wrapping): most of the
+        client's cost per call (bench/client_overhead.py). Cookies still round-trip through the client's jar."""
+        url = self._url(path)
+        if self._aiohttp is not None and not self._client.cookies:  # the hot path: aiohttp adds Host, Content-Length
+            status, got, raw = await self._aiohttp.post(url, self._post_items, body, self._timeout)
+            if "set-cookie" not in got and got.get("content-encoding", "identity") == "identity":
+                return status, got, raw
+            request = httpx.Request("POST", url, headers=self._post_headers, content=body)
+            response = httpx.Response(status, headers=list(got.items()), stream=httpx.ByteStream(raw), request=request)
+        else:  # a test's transport, or cookies to send (a load balancer's sticky session): the jar picks them
+            request = httpx.Request(
+                "POST", url, headers=self._post_headers, content=body, extensions={"timeout": self._timeout}
+            )
+            if self._client.cookies:
+                self._client.cookies.set_cookie_header(request)
+            response = await self._transport.handle_async_request(request)
+            response.request = request
+        try:
+            content = await response.aread()  # decodes a Content-Encoding, as the client does
+        finally:
+            await response.aclose()
+        if "set-cookie" in response.headers:
+            self._client.cookies.extract_cookies(response)
+        return response.status_code, response.headers, content
 
     def _decode(self, body: bytes, path: str) -> Any:
         try:
             return json.loads(body)
         except ValueError:
-            url = self._url(path)
-            raise RetryableError(f"{url}: the server sent a malformed JSON body", url=url) from None
+            raise self._malformed(path) from None
+
+    def _malformed(self, path: str) -> RetryableError:
+        url = self._url(path)
+        return RetryableError(f"{url}: the server sent a malformed JSON body", url=url)
 
     @asynccontextmanager
     async def stream_sse(self, path: str, payload: dict[str, Any]) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
@@ -198,7 +251,7 @@ class HttpEndpoint:
             async with self._client.stream("POST", path, json=payload) as response:
                 if response.status_code >= 400:
                     body = await response.aread()
-                    self._check_status(response, body, path)
+                    self._check_status(response.status_code, response.headers, body, path)
                 yield self._events(response, url)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from None

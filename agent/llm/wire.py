@@ -96,7 +96,9 @@ class ChoiceLogprobs(_Lenient):
         return {"content": content}
 
 
-class Usage(_Lenient):
+class TokenUsage(_Lenient):
+    """The ``usage`` object of one OpenAI response (not a run's totals: see :class:`agent.core.trace.Usage`)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -113,7 +115,7 @@ class ChatResponse(_Lenient):
     id: str = ""
     model: str = ""
     choices: list[Choice] = Field(default_factory=list)
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
 
 
 class DeltaFunction(_Lenient):
@@ -144,4 +146,4 @@ class ChatChunk(_Lenient):
     id: str = ""
     model: str = ""
     choices: list[ChunkChoice] = Field(default_factory=list)
-    usage: Usage | None = None
+    usage: TokenUsage | None = None

@@ -13,16 +13,16 @@ from collections.abc import Callable
 from agent.core.trace import Answer, Trace
 from agent.llm.hub import LLMHub
 from agent.loop.engine import Loop
-from tools.builtins import build_registry, describe_knowledge
+from tools.builtins import assemble_registry, describe_knowledge
 
 
 async def answer_tools(question: str, hub: LLMHub, trace: Trace, on_delta: Callable[[str], None] | None) -> Answer:
-    registry = build_registry(hub.settings, knowledge=False)
+    registry = await assemble_registry(hub.settings, knowledge=False)
     return await Loop(question, hub, trace, registry).run(on_delta)
 
 
 async def answer_auto(question: str, hub: LLMHub, trace: Trace, on_delta: Callable[[str], None] | None) -> Answer:
-    registry = build_registry(hub.settings, knowledge=True)
+    registry = await assemble_registry(hub.settings, knowledge=True)
     knows, empty = await describe_knowledge(hub.settings, registry)
     for name in empty:  # nothing ingested or loaded: offering the tool would only waste steps
         registry.remove(name)

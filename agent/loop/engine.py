@@ -1,4 +1,4 @@
-"""The α-UMi planner–caller–summarizer loop (ALGORITHMS.md §3), training-free, over any chat endpoint.
+"""The α-UMi planner–caller–summarizer loop (docs/algorithms.md §3), training-free, over any chat endpoint.
 
 Per step: the planner (role "planner") writes a thought ending in ``Next: caller | summarizer | give up``; on
 caller, the caller (role "caller") turns the thought into one tool call or a tool chain; the tool result goes into
@@ -12,8 +12,9 @@ Choices where the reference is silent or does not apply:
 - Caller output that cannot be parsed (no ``Action:``, invalid JSON, unknown tool) is retried the same way; if
   it stays unusable, the failure is the step's observation, so the planner can change course.
 - Invalid arguments, tool exceptions and timeouts are observations (α-UMi's environment returns errors too).
-- A failed chain is repaired by the caller with the error attributed to its step and tool (ATC §4.2), at most
-  ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are not run again.
+- A failed chain is repaired by the caller with the error attributed to its step and tool (docs/algorithms.md
+  §4.2), at most ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are
+  not run again.
 - With ``loop.chains = "program"`` the caller may answer with a Python program instead (ATC §4.1); it runs in the
   sandbox (tools/sandbox/), each of its tool calls goes through :meth:`Loop.invoke` like any other, and a failed
   program is repaired the same way as a chain, with the error attributed to a tool call (tools/program.py).
@@ -36,6 +37,7 @@ from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
 from agent.core.untrusted import data_block
 from agent.llm.client import LLM, Completion
 from agent.llm.hub import LLMHub
+from agent.llm.structured import emit_repair
 from agent.loop import prompts
 from agent.loop.history import LoopState, neutralize
 from agent.loop.parsing import (
@@ -52,6 +54,7 @@ from tools import program as programs
 from tools import prompts as tool_prompts
 from tools.chain import Chain, ChainResult, ChainStep, run_chain
 from tools.registry import ToolContext, ToolRegistry, ToolResult
+from tools.retrieval import ToolRetriever
 from tools.sandbox.pool import SandboxPool
 from tools.sandbox.runner import ProgramResult, Sandbox
 
@@ -69,20 +72,6 @@ def caller_format(settings: LoopSettings, caller: LLM, *, embedded: bool = False
     if embedded:
         return "json"
     return "native" if caller.capabilities.tool_calls else "text"
-
-
-def response_formats(llm: LLM, schema: dict[str, Any], name: str) -> list[dict[str, Any] | None]:
-    """Ways to constrain the output to ``schema``, best first: json_schema where the endpoint honours it, then
-    json_object carrying the schema (llama.cpp's server turns it into a grammar), plain json_object, nothing."""
-    caps = llm.capabilities
-    options: list[dict[str, Any] | None] = []
-    if caps.json_schema:
-        options.append({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}})
-    if getattr(caps, "json_object_schema", False):
-        options.append({"type": "json_object", "schema": schema})
-    if caps.json_object:
-        options.append({"type": "json_object"})
-    return [*options, None]
 
 
 class Loop:
@@ -109,12 +98,15 @@ class Loop:
         self.caller = hub.llm("caller", trace)
         self.summarizer = hub.llm("summarizer", trace)
         self.format = caller_format(self.settings, self.caller, embedded=hub.settings.uses_local)
-        self._json_fallback: dict[str, int] = {}  # role -> how much of response_format its endpoint refused
         self.state = LoopState(question)
         self._done_calls: dict[str, ToolResult] = {}
         self.sandbox: Sandbox | None = sandbox
         self._own_sandbox = sandbox is None
         self._sandbox_start: asyncio.Task[Sandbox] | None = None
+        self.offered = registry  # what the planner and caller are shown: all tools, or those retrieved (CRAFT)
+        self.offer_k = self.settings.max_tools_offered
+        self._retriever: ToolRetriever | None = None
+        self._last_thought = ""
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
@@ -143,6 +135,7 @@ class Loop:
             decision = await self.plan(steps_left=steps - step + 1)
             self.trace.emit(Plan(thought=decision.thought, next=decision.next))
             self.state.add_plan(decision.thought, decision.next)
+            self._last_thought = decision.thought
             if decision.next == "summarizer":
                 return await self.summarize(on_delta)
             if decision.next == "give up":
@@ -167,13 +160,32 @@ class Loop:
 
     # -- planner -----------------------------------------------------------------------------------------------
 
+    async def offer(self, plan: str = "") -> None:
+        """Past ``loop.max_tools_offered`` tools, offer only those retrieved for the question and ``plan``
+        (tools/retrieval.py); a plan that asks for "more tools" doubles how many, for the rest of the run."""
+        if len(self.registry) <= self.settings.max_tools_offered:
+            return
+        if self._retriever is None:
+            model = self.hub.settings.rag.embedding_model
+            self._retriever = await asyncio.to_thread(ToolRetriever.for_registry, self.registry, model)
+        if prompts.MORE_TOOLS.search(plan):
+            self.offer_k = min(len(self.registry), self.offer_k * 2)
+        chosen = await asyncio.to_thread(self._retriever.top, self.question, self.offer_k, plan)
+        self.offered = ToolRegistry(chosen)
+
+    def tool_docs(self) -> str:
+        docs = self.offered.docs()
+        hidden = len(self.registry) - len(self.offered)
+        return docs + ("\n" + prompts.MORE_TOOLS_NOTE.format(hidden=hidden) if hidden > 0 else "")
+
     def tool_names(self) -> str:
-        names = self.registry.names
+        names = self.offered.names
         return ", ".join([*names, "chain"] if self.settings.declarative_chains else names)
 
     async def plan(self, *, steps_left: int) -> PlanDecision:
         knows = f"{prompts.KNOWS_HEADER}{data_block('knowledge', neutralize(self.knows))}\n\n" if self.knows else ""
-        system = prompts.PLANNER_SYSTEM.format(tool_docs=self.registry.docs())
+        await self.offer(self._last_thought)
+        system = prompts.PLANNER_SYSTEM.format(tool_docs=self.tool_docs())
         if self.settings.plan_format == "json":
             system += "\n" + prompts.PLAN_JSON_FORMAT
         history = self.history(self.planner, len(system) + len(knows) + 200)
@@ -185,20 +197,25 @@ class Loop:
             },
         ]
         last = ""
-        for _ in range(self.settings.parse_retries + 1):
+        tries = self.settings.parse_retries + 1
+        for attempt in range(1, tries + 1):
             if self.settings.plan_format == "json":
-                completion = await self.structured(self.planner, messages, prompts.PLAN_SCHEMA, "plan")
+                completion = await self.planner.complete_structured(messages, prompts.PLAN_SCHEMA, "plan")
             else:
                 completion = await self.planner.complete(messages)
             try:
                 return parse_plan(completion.text)
             except PlanParseError as exc:
                 last = completion.text.strip()[:1000]
+                # α-UMi's default, at the end: a reply without a marker goes to the caller, the reply being the thought
+                action = "retried" if attempt < tries else "fell back to Next: caller"
+                emit_repair(
+                    self.trace, self.planner.name, f"the plan has no usable Next: marker: {exc}", action, attempt
+                )
                 messages += [
                     {"role": "assistant", "content": completion.text or "(empty)"},
                     {"role": "user", "content": prompts.PLAN_PARSE_ERROR.format(error=exc)},
                 ]
-        # α-UMi's default: a reply without a marker goes to the caller, the whole reply being the thought.
         return PlanDecision(thought=last, next="caller")
 
     # -- caller ------------------------------------------------------------------------------------------------
@@ -222,7 +239,7 @@ class Loop:
                 call_format += "\n" + (
                     tool_prompts.JSON_PROGRAM_FORMAT.format() if self.format == "json" else self.program_format()
                 )
-            system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.registry.docs(), call_format=call_format)
+            system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.tool_docs(), call_format=call_format)
         specs = len(json.dumps(self.tool_specs())) if self.format == "native" else 0
         fixed = len(system) + len(thought) + specs + 200
         user = prompts.CALLER_USER.format(
@@ -235,9 +252,9 @@ class Loop:
         return tool_prompts.PROGRAM_FORMAT.format(example=example)
 
     def tool_specs(self) -> list[dict[str, Any]]:
-        specs = self.registry.specs()
+        specs = self.offered.specs()
         if self.settings.declarative_chains:
-            specs.append(tool_prompts.chain_spec(self.registry.names))
+            specs.append(tool_prompts.chain_spec(self.offered.names))
         return specs
 
     async def _complete_caller(self, messages: list[dict[str, Any]]) -> Completion:
@@ -245,27 +262,12 @@ class Loop:
             return await self.caller.complete(messages, tools=self.tool_specs())
         if self.format == "json":
             schema = tool_prompts.call_schema(
-                [(t.name, t.parameters) for t in self.registry],
+                [(t.name, t.parameters) for t in self.offered],
                 chains=self.settings.declarative_chains,
                 program=self.settings.programs,
             )
-            return await self.structured(self.caller, messages, schema, "tool_call")
+            return await self.caller.complete_structured(messages, schema, "tool_call")
         return await self.caller.complete(messages, stop=TEXT_STOPS)
-
-    async def structured(
-        self, llm: LLM, messages: list[dict[str, Any]], schema: dict[str, Any], name: str
-    ) -> Completion:
-        """A completion constrained to ``schema`` when the endpoint can; a 400 drops the schema, then the format."""
-        options = response_formats(llm, schema, name)
-        level = min(self._json_fallback.get(llm.name, 0), len(options) - 1)  # how many options were refused
-        response_format = options[level]
-        try:
-            return await llm.complete(messages, response_format=response_format)
-        except EndpointError as exc:
-            if response_format is None or exc.status not in (400, 422, 500):  # llama-cpp-python says 500
-                raise
-            self._json_fallback[llm.name] = level + 1
-            return await self.structured(llm, messages, schema, name)
 
     def _parse_call(self, completion: Completion) -> CallRequest:
         if self.settings.programs and (program := parse_program(completion.text)) is not None:
@@ -280,13 +282,20 @@ class Loop:
     ) -> tuple[CallRequest | None, str]:
         """One usable call, retrying with the parse error fed back; (None, last error) when none came."""
         error = ""
-        for _ in range(self.settings.parse_retries + 1):
+        tries = self.settings.parse_retries + 1
+        for attempt in range(1, tries + 1):
             try:
                 completion = await self._complete_caller(messages)
             except EndpointError as exc:
-                if not (self.format == "native" and exc.status in (400, 404, 422)):
+                if not (self.format == "native" and exc.refused):
                     raise
                 self.format = "text"  # the endpoint refused `tools`: use the text format from now on
+                emit_repair(
+                    self.trace,
+                    self.caller.name,
+                    f"the endpoint refused native tool calls (HTTP {exc.status})",
+                    "fell back to the text call format",
+                )
                 messages[0] = self.caller_messages("")[0]
                 completion = await self._complete_caller(messages)
             try:
@@ -296,6 +305,8 @@ class Loop:
                 if exc.name:  # a call was attempted (unknown tool, bad arguments): show it in the trace
                     self.trace.emit(ToolCallEvent(name=exc.name, arguments={}, step=label))
                     self.trace.emit(ToolResultEvent(name=exc.name, ok=False, error=error, step=label))
+                action = "retried" if attempt < tries else "fell back: the error is the step's observation"
+                emit_repair(self.trace, self.caller.name, f"unusable tool call: {error}", action, attempt)
                 messages += [
                     _echo(completion),
                     {"role": "user", "content": tool_prompts.CALL_PARSE_ERROR.format(error=error)},
@@ -329,6 +340,7 @@ class Loop:
 
     async def call_and_observe(self, step: int, thought: str) -> None:
         self._done_calls.clear()  # reuse results only within one step's chain repairs, never across steps
+        await self.offer(thought)
         messages = self.caller_messages(thought)
         request, error = await self.ask_caller(messages, str(step))
         if request is None:

@@ -18,17 +18,7 @@ from agent.core.untrusted import data_block, sanitize
 from tools.registry import ToolResult, truncate
 
 SHORT_OBSERVATION = 200  # characters an old observation keeps when the context window is tight
-LOOP_MARKERS = (
-    "Next:",
-    "Action Input:",
-    "Action:",
-    "observation:",
-    "planner:",
-    "caller:",
-    "assistant:",
-    "conclusion:",
-    "summarizer:",
-)
+# the loop's own markers (Next:, Action:, Action Input:, observation:, planner: …) in any case and spacing
 _MARKER_VARIANTS = re.compile(
     r"(?:next(?:\s*step)?|action(?:\s*input)?|observation|planner|caller|assistant|conclusion|summarizer)\s*[:：]",
     re.IGNORECASE,
@@ -37,7 +27,7 @@ _MARKER_VARIANTS = re.compile(
 
 def neutralize(text: str) -> str:
     """Sanitize untrusted text and strip the loop's own markers in any spacing or case, to a fixpoint."""
-    for _ in range(50):  # _MARKER_VARIANTS covers LOOP_MARKERS in any case and spacing
+    for _ in range(50):  # removing one marker can join the pieces of another: repeat until nothing changes
         cleaned = _MARKER_VARIANTS.sub("", sanitize(text))
         if cleaned == text:
             break
@@ -46,7 +36,9 @@ def neutralize(text: str) -> str:
 
 
 @dataclass
-class Turn:
+class Entry:
+    """One entry of the loop's shared transcript (not a conversation turn: see agent/run/conversation.Turn)."""
+
     role: str  # user | planner | caller | observation
     text: str
     cites: list[int] = field(default_factory=list)
@@ -56,23 +48,23 @@ class Turn:
 @dataclass
 class LoopState:
     question: str
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[Entry] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     observations: int = 0
 
     def add_plan(self, thought: str, next_step: str) -> None:
         text = f"{neutralize(thought)}\nNext: {next_step}." if thought else f"Next: {next_step}."
-        self.turns.append(Turn("planner", text))
+        self.turns.append(Entry("planner", text))
 
     def add_call(self, rendered: str) -> None:
-        self.turns.append(Turn("caller", rendered))
+        self.turns.append(Entry("caller", rendered))
 
     def add_observation(self, text: str, results: Sequence[tuple[str, ToolResult]] = ()) -> None:
         """Record what the tools returned; successful results become citable sources."""
         cites = [self._cite(label, result) for label, result in results if result.ok]
         self.observations += 1
         self.turns.append(
-            Turn(
+            Entry(
                 "observation",
                 neutralize(text),
                 cites=sorted({c for group in cites for c in group}),

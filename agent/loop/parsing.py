@@ -1,4 +1,4 @@
-"""Parsing the planner's and the caller's own outputs (never observations: those are data, ALGORITHMS.md §7).
+"""Parsing the planner's and the caller's own outputs (never observations: those are data, docs/algorithms.md §8).
 
 Planner: a rationale ending in ``Next: caller | summarizer | give up`` (α-UMi also says "conclusion"). Like the
 reference, everything after the first marker is discarded. Unlike the reference, which tests ``give up`` first,

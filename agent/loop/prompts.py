@@ -3,10 +3,12 @@
 Source: X-PLUG/Multi-LLM-Agent ``GLPFT/utils/prompt_lib.py`` (``toolbench_planner``/``_caller``/``_summarizer``).
 The reference roles are fine-tuned LLaMA-2 models reading one flat string; here general instruct models read the
 instructions in a system message and the history in a user message, "conclusion" is called "summarizer" (the
-parser still accepts both), and observations are sanitized data blocks (ALGORITHMS.md §7).
+parser still accepts both), and observations are sanitized data blocks (docs/algorithms.md §8).
 """
 
 from __future__ import annotations
+
+import re
 
 from agent.core.untrusted import DATA_REMINDER
 
@@ -96,3 +98,10 @@ Answer with what the history supports and say plainly what is still missing.
 """
 
 FAILED_CALL_NOTE = "The caller could not produce a usable tool call: {error}"
+
+# Tool retrieval (tools/retrieval.py): the planner sees only the retrieved tools and may ask for more.
+MORE_TOOLS_NOTE = (
+    '({hidden} more tools are not listed here. If none of the listed tools fits, say "more tools" and describe '
+    "the tool you need in your thought, then Next: caller.)"
+)
+MORE_TOOLS = re.compile(r"\bmore tools\b", re.IGNORECASE)

@@ -9,12 +9,14 @@ documents, so in the rewrite prompt they are delimited data, never instructions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from agent.core.untrusted import data_block
-from agent.llm.client import LLM
+
+if TYPE_CHECKING:
+    from agent.llm.client import LLM
 
 MAX_TURNS = 4  # the most recent turns that are kept as context
 MAX_ANSWER_CHARS = 1200  # each earlier answer is cut to this much

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agent.core import otel
-from agent.core.errors import BadInputError, LodestarError
+from agent.core.errors import BadInputError, LodestarError, describe
 from agent.core.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 from agent.llm.hub import LLMHub
 from agent.run.conversation import Turn, recent, standalone_question
@@ -97,7 +97,7 @@ async def run_question(
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise
         except BaseException as exc:  # cancellation and bugs still close the trace honestly
-            trace.emit(RunEnd(ok=False, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
+            trace.emit(RunEnd(ok=False, error=describe(exc)))
             raise
         trace.emit(answer)
         end = RunEnd(ok=True)

@@ -292,8 +292,8 @@ def test_every_output_line_names_its_trace(
         assert path.is_file() and path.parent.parent == settings.traces_dir.resolve()
         assert path.parent.name.startswith("batch-out-") and path.name == f"{line['id']}.jsonl"
         events = read_trace(path)
-        assert [e.type for e in events] == ["run_start", "llm_call", "answer", "run_end"]  # type: ignore[attr-defined]
-        assert events[0].question == line["question"]  # type: ignore[attr-defined]
+        assert [e.type for e in events] == ["run_start", "llm_call", "answer", "run_end"]
+        assert events[0].question == line["question"]
 
 
 def test_cached_rerun_asks_nothing_and_gives_the_same_answers(
@@ -310,7 +310,7 @@ def test_cached_rerun_asks_nothing_and_gives_the_same_answers(
     assert {line["id"]: line["answer"] for line in read_out(tmp_path / "two.jsonl")} == answers
     assert first["cache_hits"] == 0 and second["cache_hits"] == 5 and second["llm_calls"] == 5
     hit = [e for e in read_trace(Path(read_out(tmp_path / "two.jsonl")[0]["trace_file"])) if e.type == "llm_call"]
-    assert hit[0].cached is True  # type: ignore[attr-defined]
+    assert hit[0].cached is True
 
 
 def test_limit_then_resume_answers_in_chunks(
@@ -366,7 +366,7 @@ def _wait_for_lines(out: Path, proc: subprocess.Popen[bytes], at_least: int, tim
         if out.exists() and out.read_bytes().count(b"\n") >= at_least:
             return
         if proc.poll() is not None:
-            raise AssertionError(f"the batch ended early: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise AssertionError(f"the batch ended early: {proc.stderr.read().decode()[-2000:]}")
         time.sleep(0.01)
     proc.kill()
     raise AssertionError("no progress in time")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from agent.core.config import KgSettings
-from agent.core.trace import KgStep, Trace
+from agent.core.trace import KgStep, Repair, Trace
 from agent.llm.capabilities import Capabilities
 from agent.testing.fake_openai import FakeOpenAIServer
 from kg.mode import query_graph
@@ -323,3 +323,22 @@ def test_lean_settings_on_the_embedded_model() -> None:
     assert settings.lean(False) is settings
     lean = settings.lean(True)
     assert (lean.width, lean.depth, lean.max_tokens) == (2, 2, 64) and call_bound(lean) < call_bound(settings)
+
+
+async def test_unparseable_tog_output_leaves_a_repair_between_the_calls(fake_server: FakeOpenAIServer, hub) -> None:
+    explorer = Explorer(relation_reply="I am not sure which one would help here.")
+    fake_server.reply(explorer)
+    trace = Trace()
+    await query_graph(QUESTION, hub=hub, graph=build_graph(NAVIGATION), settings=kg(), trace=trace)
+    flow = [e.type for e in trace.events if e.type in ("llm_call", "repair")]
+    assert flow == ["llm_call", "repair", "llm_call"]
+    (repair,) = [e for e in trace.events if isinstance(e, Repair)]
+    assert repair.role == "explorer" and "Score" in repair.problem and repair.action == "fell back: branch pruned"
+
+
+async def test_relations_named_in_prose_are_a_repair(fake_server: FakeOpenAIServer, hub) -> None:
+    fake_server.reply(Explorer(relation_reply="The made by relation is the one to follow."))
+    trace = Trace()
+    await query_graph(QUESTION, hub=hub, graph=build_graph(NAVIGATION), settings=kg(), trace=trace)
+    repairs = [e for e in trace.events if isinstance(e, Repair)]
+    assert repairs and repairs[0].action == "repaired: took the relations it names"

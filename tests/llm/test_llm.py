@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from agent.core.config import load_settings
 from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable, ModelOutputError
-from agent.core.trace import LlmCall, Trace
+from agent.core.trace import LlmCall, Repair, Trace
 from agent.llm.hub import LLMHub
 from agent.testing.fake_openai import FakeOpenAIServer, Reply
 from tests.conftest import write_config
@@ -256,3 +256,52 @@ async def test_complete_json_gives_up_with_a_clear_error(hub: LLMHub, fake_serve
     fake_server.reply("never JSON")
     with pytest.raises(ModelOutputError, match="no valid JSON after 3 tries"):
         await hub.llm("judge").complete_json(ASK, Verdict)
+
+
+async def test_complete_json_off_the_schema_leaves_a_repair_event(hub: LLMHub, fake_server: FakeOpenAIServer) -> None:
+    fake_server.queue('{"relevant": true}', '{"relevant": true, "p_yes": 0.7}')
+    trace = Trace()
+    verdict = await hub.llm("judge", trace).complete_json(ASK, Verdict)
+    assert verdict.p_yes == 0.7
+    kinds = [e.type for e in trace.events]
+    assert kinds == ["llm_call", "repair", "llm_call"]
+    repair = trace.events[1]
+    assert isinstance(repair, Repair) and repair.role == "judge" and repair.action == "retried"
+    assert "p_yes: Field required" in repair.problem
+
+
+async def test_complete_json_falls_back_down_the_same_ladder_as_the_loop(
+    hub: LLMHub, fake_server: FakeOpenAIServer
+) -> None:
+    fake_server.supports_json_schema = False  # a 400 for json_schema
+    fake_server.reply('{"relevant": false, "p_yes": 0.2}')
+    trace = Trace()
+    llm = hub.llm("judge", trace)
+    assert (await llm.complete_json(ASK, Verdict)).p_yes == 0.2
+    assert (await llm.complete_json(ASK, Verdict)).p_yes == 0.2  # the refusal is remembered: one 400 in all
+    formats = [r.json.get("response_format", {}).get("type") for r in fake_server.chat_requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    assert "JSON schema" in fake_server.chat_requests[-1].json["messages"][-1]["content"]  # the prompt carries it
+    (repair,) = [e for e in trace.events if isinstance(e, Repair)]
+    assert repair.action.startswith("fell back to json_object")
+
+
+async def test_a_hub_closes_only_the_replicas_it_opened(settings, fake_server: FakeOpenAIServer, home) -> None:
+    fake_server.reply("fine")
+    with FakeOpenAIServer() as other:
+        other.reply("other")
+        other_config = write_config(home.parent / "other.toml", other.base_url)
+        async with LLMHub(settings) as first:
+            second = LLMHub(settings)  # the same URL: shares the replica (one concurrency limit per server)
+            third = LLMHub(load_settings(other_config))
+            await second.start()
+            await third.start()
+            shared = first.llm("caller").balancer.replicas[0]
+            assert second.llm("caller").balancer.replicas[0] is shared
+            own = third.llm("caller").balancer.replicas[0]
+            await second.aclose()  # before the fix: closed every replica of the loop, first's and third's too
+            assert (await first.llm("caller").complete(ASK)).text == "fine"
+            assert (await third.llm("caller").complete(ASK)).text == "other"
+            await third.aclose()
+            assert own.owners == 0 and own.http._client.is_closed and shared.owners == 1
+        assert shared.owners == 0

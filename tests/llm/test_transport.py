@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from aiohttp import web
 
 from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable
 from agent.llm.transport import HttpEndpoint, RetryableError, Timeouts
@@ -127,3 +130,34 @@ async def test_remote_endpoints_use_the_environment_proxy_and_loopback_never_doe
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a dead proxy: loopback must not go through it
     async with opened(HttpEndpoint(fake_server.base_url)) as local:
         assert (await local.post_json("/chat/completions", BODY))["choices"][0]["message"]["content"] == "OK"
+
+
+async def test_the_direct_post_keeps_what_httpx_did_cookies_and_compression() -> None:
+    """post_json skips httpx's client machinery; a sticky-session cookie and a gzip body still work as before."""
+    seen: list[dict[str, str]] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        body = gzip.compress(json.dumps({"n": len(seen), "echo": await request.json()}).encode())
+        response = web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        if len(seen) == 1:
+            response.set_cookie("lb", "replica-2")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with opened(HttpEndpoint(f"http://127.0.0.1:{port}/v1", api_key="sk-x")) as endpoint:
+            first = await endpoint.post_json("/chat/completions", BODY)
+            second = await endpoint.post_json("/chat/completions", BODY)
+    finally:
+        await runner.cleanup()
+    assert first == {"n": 1, "echo": BODY} and second["n"] == 2  # gzip decoded, JSON parsed
+    assert "Cookie" not in seen[0] and seen[1]["Cookie"] == "lb=replica-2"  # the jar sends it back
+    assert seen[0]["Authorization"] == "Bearer sk-x" and seen[0]["User-Agent"] == "lodestar/0.1"
+    assert seen[0]["Content-Type"] == "application/json"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agent.core.config import Settings
-from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace, read_trace
+from agent.core.trace import Answer, LlmCall, Plan, Repair, ToolCallEvent, ToolResultEvent, Trace, read_trace
 from agent.llm.capabilities import Capabilities, save_cached
 from agent.llm.hub import LLMHub
 from agent.loop.answer import answer_auto, answer_tools
@@ -46,6 +46,15 @@ def user_text(body: dict[str, Any]) -> str:
 
 def events(trace: Trace, kind: type) -> list[Any]:
     return [e for e in trace.events if isinstance(e, kind)]
+
+
+def roles_and_repairs(trace: Trace) -> list[str]:
+    """The run as "llm:<role>" and "repair:<role>" entries, in order."""
+    return [
+        f"llm:{e.role}" if isinstance(e, LlmCall) else f"repair:{e.role}"
+        for e in trace.events
+        if isinstance(e, (LlmCall, Repair))
+    ]
 
 
 async def run_loop(hub: LLMHub, question: str, registry: ToolRegistry | None = None) -> tuple[Answer, Trace, str]:
@@ -197,6 +206,9 @@ async def test_json_format_falls_back_when_the_schema_is_refused(
     assert events(trace, ToolResultEvent)[0].output == 42
     formats = [b.get("response_format") for b in requests_of(fake_server, CALLER)]
     assert [f["type"] for f in formats] == ["json_schema", "json_object"] and "schema" not in formats[1]
+    (repair,) = [r for r in events(trace, Repair) if r.role == "caller"]  # the trace says why it asked twice
+    assert "refused response_format json_schema (HTTP 400)" in repair.problem
+    assert repair.action.startswith("fell back to json_object")
 
 
 async def test_json_object_schema_is_used_where_probed(hub: LLMHub, fake_server: FakeOpenAIServer) -> None:
@@ -441,6 +453,10 @@ async def test_invalid_json_arguments_native_and_text(hub: LLMHub, fake_server: 
     feedback = requests_of(fake_server, CALLER)[1]["messages"][-1]["content"]
     assert "the arguments of calculator are not valid JSON" in feedback
     assert events(trace, ToolResultEvent)[-1].output == 5
+    # the trace says why the caller was asked twice
+    assert roles_and_repairs(trace)[:4] == ["llm:planner", "llm:caller", "repair:caller", "llm:caller"]
+    (repair,) = events(trace, Repair)
+    assert "not valid JSON" in repair.problem and repair.action == "retried" and repair.attempt == 1
 
     fake_server.reset()
     hub.settings.loop.tool_call_format = "text"
@@ -599,7 +615,7 @@ async def test_search_documents_wrapper_passes_citations_through(
         )
 
     module = types.ModuleType("rag.search")
-    module.search_documents = fake_search  # type: ignore[attr-defined]
+    module.search_documents = fake_search
     monkeypatch.setitem(sys.modules, "rag.search", module)  # the real one needs chromadb and an index
     monkeypatch.setattr("tools.builtins._documents_summary", lambda settings: "1 passage")
     monkeypatch.setattr("tools.builtins._graph_summary", lambda settings: None)
@@ -666,3 +682,19 @@ async def test_history_is_fitted_to_a_small_context_window(hub: LLMHub, fake_ser
     assert "page 1: sun" in last_plan and "page 3: sun" in last_plan  # every observation is still there …
     assert len(last_plan) < (1400 - hub.settings.role("planner").max_tokens) * 3  # … but shortened to fit
     assert last_plan.count("truncated") >= 2
+
+
+# -- repairs leave a trace ------------------------------------------------------------------------------------------
+
+
+async def test_a_missing_next_marker_leaves_a_repair_and_the_default_is_named(
+    hub: LLMHub, fake_server: FakeOpenAIServer
+) -> None:
+    hub.settings.loop.parse_retries = 1
+    script(fake_server, planner=["I suppose we are done", "Still thinking"], caller=["no call"], summary="Done.")
+    hub.settings.loop.max_steps = 1
+    _, trace, _ = await run_loop(hub, "Anything?")
+    assert roles_and_repairs(trace)[:4] == ["llm:planner", "repair:planner", "llm:planner", "repair:planner"]
+    first, second = events(trace, Repair)[:2]
+    assert "Next:" in first.problem and first.action == "retried"
+    assert second.action == "fell back to Next: caller" and second.attempt == 2

@@ -27,7 +27,7 @@ from tests.rag_fixtures import (
     JUDGE,
     PREDICTOR,
     make_docs,
-    no_logprobs_server,  # noqa: F401  (fixture)
+    no_logprobs_server,  # noqa: F401  # a fixture: pytest finds it by name, so the import looks unused
     requests_with,
     script_final,
     script_judge_logprobs,

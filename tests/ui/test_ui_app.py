@@ -23,7 +23,8 @@ from ui.screens.help import HelpScreen
 from ui.screens.history import HistoryScreen
 from ui.screens.settings import SettingsScreen
 from ui.widgets.chat import AnswerMessage, CitationList, UserMessage
-from ui.widgets.work import RunView, WorkPane
+from ui.widgets.run import RunView
+from ui.widgets.work import WorkPane
 
 SIZE = (120, 40)
 SECRET = "sk-test-secret-123456789"  # the key tests/conftest.write_config puts in the config
@@ -134,7 +135,7 @@ async def test_switch_mode_and_see_the_work_live(use_mode, settings, fake_server
             str(leaf.label) for leaf in trees[1].root.children[-1].children
         ]
         tools = list(run.query(".tool"))
-        assert [t.title.endswith("✓") for t in tools] == [True, False]  # type: ignore[attr-defined]
+        assert [t.title.endswith("✓") for t in tools] == [True, False]
         assert ("warning", "division by zero") in notifications(app)  # the failed tool, as a notification
         # choose the mode with the mouse too
         await pilot.click("#mode")
@@ -353,9 +354,9 @@ async def test_help_lists_every_binding(settings, fake_server):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        rows = dict((what, key) for key, what in app.screen.rows)  # type: ignore[attr-defined]
+        rows = dict((what, key) for key, what in app.screen.rows)
         for binding in app.BINDINGS:
-            assert binding.description in rows  # type: ignore[union-attr]
+            assert binding.description in rows
         assert rows["Command palette"] == "Ctrl+P" and rows["Quit"] == "Ctrl+Q" and rows["Cancel answer"] == "Esc"
         shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
         assert "Cancel answer" in shown and "Ctrl+N" in shown

@@ -30,7 +30,7 @@ def showcase(use_mode, fake_server) -> None:
 
 
 async def ask(pilot: Pilot, question: str) -> None:
-    await pilot.app.ask(question)  # type: ignore[attr-defined]
+    await pilot.app.ask(question)
     await wait_settled(pilot)
     await pilot.pause()
 

@@ -6,17 +6,22 @@ Citations are an OptionList under the answer: Enter or a click opens the cited c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Markdown, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from agent.core.secrets import redact
-from agent.core.trace import Citation
 from ui.stream import LiveMarkdown
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
+
+    from agent.core.trace import Citation
 
 KIND_LABEL = {"chunk": "doc", "triple": "graph", "tool": "tool"}
 
@@ -66,6 +71,8 @@ class AnswerMessage(Vertical):
         footer: str = "",
         status: str = "pending",
     ) -> None:
+        from textual.widgets import Markdown  # markdown-it and its plugins: loaded after the first paint
+
         super().__init__(classes="answer-message")
         self._markdown = Markdown(redact(text), classes="answer-body")
         self.mode = mode
