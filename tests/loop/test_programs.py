@@ -176,6 +176,11 @@ async def test_each_question_gets_a_fresh_sandbox_started_ahead(
         ],
         caller=["```python\nprint(calculator(expression='2 + 2'))\n```"],
     )
+    import glob
+    import tempfile
+
+    folders = f"{tempfile.gettempdir()}/lodestar-sandbox-*"
+    before = set(glob.glob(folders))
     async with LLMHub(settings) as hub:
         pool = SandboxPool.of(hub)
         await Loop("2 + 2?", hub, Trace(), build_registry(settings, knowledge=False)).run()
@@ -192,5 +197,6 @@ async def test_each_question_gets_a_fresh_sandbox_started_ahead(
     assert not spare.alive  # closed with the hub
     with pytest.raises(ProcessLookupError):
         os.kill(spare_pid, 0)
+    assert set(glob.glob(folders)) <= before  # every temporary folder went with its process
     observations = [user_text(b) for b in requests_of(fake_server, SUMMARIZER)]
     assert len(observations) == 2 and all("4" in o for o in observations)

@@ -234,7 +234,7 @@ class Sandbox:
         started = time.perf_counter()
         deno = find_deno()
         runtime = await asyncio.to_thread(pyodide_dir, self.settings, self.cache_dir)
-        self.workdir = await asyncio.to_thread(_fresh_folder)
+        self.workdir = _fresh_folder()  # not in a thread: a cancelled await would leave the folder behind
         deno_dir = self.workdir / ".deno"
         command = [
             deno,
@@ -266,17 +266,21 @@ class Sandbox:
         memory = self.settings.memory_mb << 20  # all the process's data: V8's heap, WebAssembly memory, the rest
         cpu = START_CPU_S + math.ceil(self.settings.cpu_s)
         self._stderr = bytearray()
-        self.process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-            cwd=self.workdir,
-            start_new_session=True,
-            preexec_fn=_limit_child(cpu, memory),  # the limits are set between fork and exec
-            limit=self._line_limit,
-        )
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=environment,
+                cwd=self.workdir,
+                start_new_session=True,
+                preexec_fn=_limit_child(cpu, memory),  # the limits are set between fork and exec
+                limit=self._line_limit,
+            )
+        except BaseException:  # cancelled or refused: leave no folder behind
+            await self.close()
+            raise
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         try:
             async with asyncio.timeout(self.settings.start_timeout_s):
@@ -483,9 +487,12 @@ def _kill(process: asyncio.subprocess.Process) -> None:
 
 
 def _kill_all() -> None:
+    """At exit: no sandbox outlives us, and neither does its temporary folder."""
     for sandbox in list(_LIVE):
         if sandbox.process is not None:
             _kill(sandbox.process)
+        if sandbox.workdir is not None:
+            shutil.rmtree(sandbox.workdir, ignore_errors=True)
 
 
 atexit.register(_kill_all)
