@@ -154,8 +154,20 @@ async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
     return await run(args, settings)
 
 
+async def cmd_kg_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_rebuild as run
+
+    return await run(args, settings)
+
+
 async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     from agent.mcp_server.cli import cmd_mcp as run
+
+    return await run(args, settings)
+
+
+async def cmd_kg_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.cli import cmd_kg_reset as run
 
     return await run(args, settings)
 
@@ -223,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     kg_sub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
     kg_load = kg_sub.add_parser("load", help="load triples into the graph")
     kg_load.add_argument("file", help="triples file")
-    kg_load.add_argument("--format", choices=("tsv", "csv", "jsonl", "nt"), default=None, help="default: by extension")
+    kg_load.add_argument(
+        "--format", choices=("tsv", "csv", "jsonl", "nt", "ttl"), default=None, help="default: by extension"
+    )
     kg_load.add_argument("--aliases", default=None, help="a TSV of entity<TAB>alias lines")
     kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     kg_load.set_defaults(handler=cmd_kg_load)
@@ -232,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
     kg_show.add_argument("entity", nargs="+")
     kg_show.set_defaults(handler=cmd_kg_show)
+    kg_rebuild = kg_sub.add_parser("rebuild", help="build the graph again from the files it was loaded from")
+    kg_rebuild.set_defaults(handler=cmd_kg_rebuild)
+    kg_reset = kg_sub.add_parser("reset", help="delete the graph (start over)")
+    kg_reset.set_defaults(handler=cmd_kg_reset)
 
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")

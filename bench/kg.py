@@ -2,8 +2,8 @@
 
 1. Load 1M synthetic triples (TSV) through ``kg.ingest`` and save them (goal < 30 s, peak RSS < 2 GiB), in a
    subprocess so peak RSS is the load's own.
-2. Reload the persisted graph (pickle, protocol 5) in a fresh subprocess; for comparison, a compact edge list
-   (entity table + int32 arrays) rebuilt into a MultiDiGraph.
+2. Reload the persisted graph (kg/graphfile.py: JSON + int arrays) in a fresh subprocess; for comparison, a
+   compact edge list (entity table + int32 arrays) rebuilt into a MultiDiGraph.
 3. Neighbour-relation lookup (``graph.relations(e)``, uncached) p50/p99 at that size (goal < 1 ms).
 4. A full ToG search (width 3, depth 3, worst case: never sufficient) against FakeOpenAIServer(latency=0.1),
    concurrent (max_concurrency 8) vs one call at a time (max_concurrency 1).

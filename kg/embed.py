@@ -7,16 +7,15 @@ embeddings are cached next to the graph, keyed by its revision, so they are comp
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.llm.embedding import sentence_model
+from kg import graphfile
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from kg.store import KnowledgeGraph
 
 EMBEDDINGS_FILE = "entity_embeddings.npz"
 _names: dict[str, tuple[str, list[str], Any]] = {}  # graph dir -> (revision, ids, matrix)
@@ -38,35 +37,40 @@ async def encode(name: str, texts: list[str]) -> np.ndarray:
     return await asyncio.to_thread(encode_sync, name, texts)
 
 
-def _name_matrix_sync(graph: KnowledgeGraph, directory: Path | None, model: str) -> tuple[list[str], np.ndarray]:
+def _name_matrix_sync(
+    pairs: list[tuple[str, str]], revision: str, key: str, directory: Path | None, model: str
+) -> tuple[list[str], np.ndarray]:
     import numpy as np
 
-    key = str(directory) if directory else f"memory:{id(graph)}"
     cached = _names.get(key)
-    if cached is not None and cached[0] == graph.revision:
+    if cached is not None and cached[0] == revision:
         return cached[1], cached[2]
     path = directory / EMBEDDINGS_FILE if directory else None
     if path is not None and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
-                if str(data["revision"]) == graph.revision and str(data["model"]) == model:
+                if str(data["revision"]) == revision and str(data["model"]) == model:
                     ids, matrix = [str(x) for x in data["ids"]], data["vectors"].astype(np.float32)
-                    _names[key] = (graph.revision, ids, matrix)
+                    _names[key] = (revision, ids, matrix)
                     return ids, matrix
         except (OSError, KeyError, ValueError):
             pass  # stale or broken cache: recompute below
-    pairs = graph.entity_names()
     ids = [node for node, _ in pairs]
     matrix = encode_sync(model, [name for _, name in pairs])
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, revision=graph.revision, model=model, ids=np.array(ids), vectors=matrix.astype(np.float16))
-        os.replace(tmp, path)
-    _names[key] = (graph.revision, ids, matrix)
+        vectors = matrix.astype(np.float16)
+        graphfile.atomic_write(  # a killed run leaves no temporary behind for long: the next save cleans it
+            path.parent,
+            path.name,
+            lambda fh: np.savez(fh, revision=revision, model=model, ids=np.array(ids), vectors=vectors),
+        )
+    _names[key] = (revision, ids, matrix)
     return ids, matrix
 
 
-async def entity_name_matrix(graph: KnowledgeGraph, directory: Path | None, model: str) -> tuple[list[str], np.ndarray]:
+async def entity_name_matrix(
+    pairs: list[tuple[str, str]], revision: str, key: str, directory: Path | None, model: str
+) -> tuple[list[str], np.ndarray]:
     """(entity ids, unit vectors of their names), from the on-disk cache when the graph has not changed."""
-    return await asyncio.to_thread(_name_matrix_sync, graph, directory, model)
+    return await asyncio.to_thread(_name_matrix_sync, pairs, revision, key, directory, model)

@@ -36,6 +36,19 @@ class LoadReport(BaseModel):
     malformed: list[Problem] = Field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def usable(self) -> int:
+        """Lines that said something to the graph (a duplicate counts: it was understood)."""
+        return self.added + self.duplicates + self.names + self.aliases_added
+
+    def require_something(self) -> None:
+        """Nothing usable in the whole file is bad input (exit 2), as in ``ingest``: nothing is saved."""
+        if self.usable:
+            return
+        what = f"all {len(self.malformed)} lines were malformed" if self.malformed else "it holds no triples"
+        hint = f" (read as {self.format}; is --format right?)" if self.malformed and self.format != "aliases" else ""
+        raise BadInputError(f"{self.file}: nothing could be loaded: {what}{hint}")
+
 
 def _fail(path: Path, problem: Malformed) -> BadInputError:
     return BadInputError(f"{path}:{problem.line}: {problem.reason} (--strict)")
@@ -95,7 +108,8 @@ def load_triples(graph: KnowledgeGraph, path: Path, fmt: str | None = None, *, s
         raise BadInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if report.added or report.names or report.aliases_added:
         graph.touch()
-    graph.sources.append({"file": str(path), "format": chosen, "added": report.added, "at": time.time()})
+    if report.usable:
+        graph.sources.append(_source(path, chosen, report.added))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -132,4 +146,11 @@ def load_aliases(graph: KnowledgeGraph, path: Path, *, strict: bool = False) -> 
             report.aliases_added += 1
     if report.aliases_added:
         graph.touch()
+    if report.usable:
+        graph.sources.append(_source(path, "aliases", report.aliases_added))
     return report
+
+
+def _source(path: Path, fmt: str, added: int) -> dict[str, object]:
+    """What ``lodestar kg rebuild`` replays: the absolute path, so it works from any folder."""
+    return {"file": str(path.resolve()), "format": fmt, "added": added, "at": time.time()}

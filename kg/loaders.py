@@ -1,4 +1,4 @@
-"""Readers for triple files (TSV, CSV, JSONL, N-Triples) and alias files.
+"""Readers for triple files (TSV, CSV, JSONL, N-Triples, Turtle) and alias files.
 
 Each reader yields records tagged with their line number, and a :class:`Malformed` record for every line it
 cannot use, so the caller can report or refuse (``--strict``) instead of dropping anything silently.
@@ -9,15 +9,15 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple, cast
 from urllib.parse import unquote
 
 from agent.core.errors import BadInputError
 
-Format = Literal["tsv", "csv", "jsonl", "nt"]
-FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl", "nt")
+Format = Literal["tsv", "csv", "jsonl", "nt", "ttl"]
+FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl", "nt", "ttl")
 _EXTENSIONS: dict[str, Format] = {
     ".tsv": "tsv",
     ".txt": "tsv",
@@ -25,6 +25,7 @@ _EXTENSIONS: dict[str, Format] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".nt": "nt",
+    ".ttl": "ttl",
 }
 
 # Column names accepted in a header row (and as JSONL keys), mapped to the field they fill.
@@ -83,7 +84,7 @@ def detect_format(path: Path, given: str | None) -> Format:
         return cast(Format, given)  # the CLI's --format choices and GraphRequest allow only Format's values
     fmt = _EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise BadInputError(f"{path}: cannot tell the format from the extension; pass --format tsv|csv|jsonl|nt")
+        raise BadInputError(f"{path}: cannot tell the format from the extension; pass --format tsv|csv|jsonl|nt|ttl")
     return fmt
 
 
@@ -311,60 +312,83 @@ def _literal(token: str) -> tuple[str, str | None]:
 
 def read_nt(path: Path) -> Iterator[Record | Malformed]:
     """IRIs become entity ids named by their local name; rdfs:label-like literals name them (English first)."""
-    labelled: dict[str, bool] = {}  # id -> whether its current label is English/untagged
     with path.open(encoding="utf-8-sig") as fh:
-        for number, raw in enumerate(fh, 1):
-            text = raw.strip()
-            if not text or text.startswith("#"):
+        yield from _statements(enumerate(fh, 1))
+
+
+def read_ttl(path: Path) -> Iterator[Record | Malformed]:
+    """Turtle, parsed by pyoxigraph and read as the N-Triples statements it stands for (numbered in order).
+
+    A syntax error ends the file there (Turtle cannot resynchronise), reported with its line."""
+    import pyoxigraph as ox
+
+    def lines() -> Iterator[tuple[int, str]]:
+        try:
+            for number, triple in enumerate(ox.parse(path=str(path), format=ox.RdfFormat.TURTLE), 1):
+                yield number, f"{triple} ."
+        except SyntaxError as exc:
+            yield getattr(exc, "lineno", None) or 0, f"\0{' '.join(str(exc).split())}"
+
+    yield from _statements(lines())
+
+
+def _statements(lines: Iterable[tuple[int, str]]) -> Iterator[Record | Malformed]:
+    labelled: dict[str, bool] = {}  # id -> whether its current label is English/untagged
+    for number, raw in lines:
+        text = raw.strip()
+        if text.startswith("\0"):
+            yield Malformed(number, f"not Turtle: {text[1:]}")
+            continue
+        if not text or text.startswith("#"):
+            continue
+        match = _NT_LINE.match(text)
+        if match is None:
+            yield Malformed(number, "not an N-Triples statement (<s> <p> <o> .)")
+            continue
+        s, p, o = match.group("s"), match.group("p")[1:-1], match.group("o")
+        subject = s[1:-1] if s.startswith("<") else s
+        subject_name = local_name(subject, spaces=True) if s.startswith("<") else None
+        if o.startswith('"'):
+            value, lang = _literal(o)
+            value = _clean(value)
+            if not value:
+                yield Malformed(number, "empty literal")
                 continue
-            match = _NT_LINE.match(text)
-            if match is None:
-                yield Malformed(number, "not an N-Triples statement (<s> <p> <o> .)")
-                continue
-            s, p, o = match.group("s"), match.group("p")[1:-1], match.group("o")
-            subject = s[1:-1] if s.startswith("<") else s
-            subject_name = local_name(subject, spaces=True) if s.startswith("<") else None
-            if o.startswith('"'):
-                value, lang = _literal(o)
-                value = _clean(value)
-                if not value:
-                    yield Malformed(number, "empty literal")
-                    continue
-                if p in _LABELS:
-                    preferred = lang in (None, "en") or lang.startswith("en-")
-                    if subject not in labelled or (preferred and not labelled[subject]):
-                        labelled[subject] = preferred
-                        yield Record(number, "name", subject, tail=value)
-                    else:
-                        yield Record(number, "alias", subject, tail=value)
-                    continue
-                if p in _ALT_LABELS:
+            if p in _LABELS:
+                preferred = lang in (None, "en") or lang.startswith("en-")
+                if subject not in labelled or (preferred and not labelled[subject]):
+                    labelled[subject] = preferred
+                    yield Record(number, "name", subject, tail=value)
+                else:
                     yield Record(number, "alias", subject, tail=value)
-                    continue
-                yield Record(
-                    number,
-                    "triple",
-                    subject_name or subject,
-                    local_name(p, spaces=False),
-                    value,
-                    head_id=subject,
-                    tail_id=value,
-                )
                 continue
-            obj = o[1:-1] if o.startswith("<") else o
-            obj_name = local_name(obj, spaces=True) if o.startswith("<") else None
+            if p in _ALT_LABELS:
+                yield Record(number, "alias", subject, tail=value)
+                continue
             yield Record(
                 number,
                 "triple",
-                subject_name or "",
+                subject_name or subject,
                 local_name(p, spaces=False),
-                obj_name or "",
+                value,
                 head_id=subject,
-                tail_id=obj,
+                tail_id=value,
             )
+            continue
+        obj = o[1:-1] if o.startswith("<") else o
+        obj_name = local_name(obj, spaces=True) if o.startswith("<") else None
+        yield Record(
+            number,
+            "triple",
+            subject_name or "",
+            local_name(p, spaces=False),
+            obj_name or "",
+            head_id=subject,
+            tail_id=obj,
+        )
 
 
-READERS = {"tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl, "nt": read_nt}
+READERS = {"tsv": read_tsv, "csv": read_csv, "jsonl": read_jsonl, "nt": read_nt, "ttl": read_ttl}
 
 
 def read_triples(path: Path, fmt: Format) -> Iterator[Record | Malformed]:

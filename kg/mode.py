@@ -17,7 +17,9 @@ from agent.core.trace import Answer, Citation, Trace
 from agent.llm.client import LLM
 from agent.llm.hub import LLMHub
 from kg.linking import TopicEntity, link_entities
-from kg.store import KnowledgeGraph, Triple, graph_dir, open_graph
+from kg.store import NO_GRAPH, KnowledgeGraph, Triple, graph_dir
+from kg.stores.base import GraphStore
+from kg.stores.open import as_store, open_store
 from kg.tog import ThinkOnGraph
 
 
@@ -44,7 +46,7 @@ async def query_graph(
     hub: LLMHub | None = None,
     explorer: LLM | None = None,
     summarizer: LLM | None = None,
-    graph: KnowledgeGraph | None = None,
+    graph: GraphStore | KnowledgeGraph | None = None,
     settings: KgSettings | None = None,
     home: Path | None = None,
     trace: Trace | None = None,
@@ -71,12 +73,14 @@ async def query_graph(
     if graph is None:
         if home is None:
             raise TypeError("query_graph needs a graph, a hub or a home folder")
-        graph = open_graph(home)
+        store = open_store(home, settings)
         directory = graph_dir(home)
-    if len(graph) == 0:
-        raise BadInputError("no graph loaded: run `lodestar kg load FILE`")
-    topics = await link_entities(graph, question, settings, directory)
-    search = ThinkOnGraph(graph, explorer, summarizer, settings, trace=trace, on_delta=on_delta)
+    else:
+        store = as_store(graph)
+        if isinstance(graph, KnowledgeGraph) and len(graph) == 0:
+            raise BadInputError(NO_GRAPH)
+    topics = await link_entities(store, question, settings, directory)
+    search = ThinkOnGraph(store, explorer, summarizer, settings, trace=trace, on_delta=on_delta)
     result = await search.run(question, [t.id for t in topics])
     return GraphAnswer(
         answer=result.answer,

@@ -2,20 +2,18 @@
 
 Nodes are entity ids (the name itself when the source gives no id) with a ``name`` attribute (absent for blank
 nodes, shown as ``UnName_Entity`` as in ToG) and optional ``aliases``. Edges are keyed by their relation, so a
-repeated (head, relation, tail) is found in O(1) and never stored twice: loads merge. The store persists as one
-pickle (protocol 5) under ``LODESTAR_HOME/graph``; bench/kg.py measured it against a compact edge list.
+repeated (head, relation, tail) is found in O(1) and never stored twice: loads merge. The store persists under
+``LODESTAR_HOME/graph`` in a format whose loading cannot run code (:mod:`kg.graphfile`).
 
 Bulk loading writes networkx's adjacency dicts directly (the structure ``MultiDiGraph.add_edge`` builds, without
 its per-call overhead), and every edge of one relation shares one read-only attribute dict ``{"relation": r}``:
-a third less memory and a smaller pickle at a million triples. Never mutate edge attributes in place.
+a third less memory and a smaller file at a million triples. Never mutate edge attributes in place.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
+import gc
 import re
-import tempfile
 import time
 import unicodedata
 import uuid
@@ -25,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from agent.core.errors import BadInputError
+from kg import graphfile
 
-FORMAT_VERSION = 1
-GRAPH_FILE = "graph.pkl"
+GRAPH_FILE = graphfile.GRAPH_FILE
 UNNAMED = "UnName_Entity"
 NO_GRAPH = "no graph loaded: run `lodestar kg load FILE`"
 
@@ -250,44 +249,136 @@ class KnowledgeGraph:
 
     # -- persistence --------------------------------------------------------------------------------------------
 
+    def _payload(self) -> dict[str, Any]:
+        """The graph as plain strings and int arrays (see :mod:`kg.graphfile`); succ order is kept."""
+        g = self.g
+        ids = {node: i for i, node in enumerate(g._node)}
+        names = [attrs.get("name") for attrs in g._node.values()]
+        aliases = {str(ids[n]): a["aliases"] for n, a in g._node.items() if a.get("aliases")}
+        rel_ids: dict[str, int] = {}
+        heads: list[int] = []
+        rels: list[int] = []
+        tails: list[int] = []
+        for head, nbrs in g._succ.items():
+            h = ids[head]
+            for tail, keyed in nbrs.items():
+                t = ids[tail]
+                for relation in keyed:
+                    r = rel_ids.get(relation)
+                    if r is None:
+                        r = rel_ids[relation] = len(rel_ids)
+                    heads.append(h)
+                    rels.append(r)
+                    tails.append(t)
+        keys: list[str] = []
+        index_nodes: list[int] = []
+        for key, found in self._index.items():
+            for node in found if isinstance(found, tuple) else (found,):
+                keys.append(key)
+                index_nodes.append(ids[node])
+        meta = {"revision": self.revision, "sources": self.sources, "saved_at": time.time()}
+        return {
+            "meta": meta,
+            "nodes": list(ids),
+            "names": names,
+            "aliases": aliases,
+            "relations": list(rel_ids),
+            "index_keys": keys,
+            "heads": heads,
+            "rels": rels,
+            "tails": tails,
+            "index_nodes": index_nodes,
+        }
+
     def save(self, directory: Path) -> Path:
         """Write atomically (temp file + rename) so a crash mid-save never leaves a broken graph behind."""
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / GRAPH_FILE
-        payload = {
-            "version": FORMAT_VERSION,
-            "graph": self.g,
-            "index": self._index,
-            "revision": self.revision,
-            "sources": self.sources,
-            "saved_at": time.time(),
-        }
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(payload, fh, protocol=5)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        payload = self._payload()
+        path = graphfile.atomic_write(directory, GRAPH_FILE, lambda fh: graphfile.write_graph(fh, payload))
+        graphfile.write_sources(directory, self.sources)
+        (directory / graphfile.LEGACY_FILE).unlink(missing_ok=True)  # replaced: never read again
         _CACHE.pop(str(path), None)
         return path
 
     @classmethod
     def load(cls, directory: Path) -> KnowledgeGraph:
         path = directory / GRAPH_FILE
+        if not path.exists() and (directory / graphfile.LEGACY_FILE).exists():
+            raise graphfile.legacy_error(directory)
         try:
-            with path.open("rb") as fh:
-                payload = pickle.load(fh)
+            payload = graphfile.read_graph(path)
         except FileNotFoundError:
             raise BadInputError(NO_GRAPH) from None
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-            raise BadInputError(
-                f"{path}: cannot read the graph ({exc}); load it again with `lodestar kg load`"
-            ) from None
-        if not isinstance(payload, dict) or payload.get("version") != FORMAT_VERSION:
-            raise BadInputError(f"{path}: unknown graph format; load it again with `lodestar kg load`")
-        return cls(payload["graph"], payload["index"], revision=payload["revision"], sources=payload["sources"])
+        return cls.from_payload(payload)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> KnowledgeGraph:
+        nodes: list[str] = payload["nodes"]
+        g = nx.MultiDiGraph()
+        shared = [{"relation": r} for r in payload["relations"]]
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # millions of new dicts, no cycles: the collector would only rescan them again and again
+        try:
+            g._node.update(zip(nodes, [{} if n is None else {"name": n} for n in payload["names"]], strict=True))
+            for i, aliases in payload["aliases"].items():
+                g._node[nodes[int(i)]]["aliases"] = list(aliases)
+            _adjacency(g, nodes, payload["heads"], payload["rels"], payload["tails"], shared)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        index: dict[str, Any] = {}
+        for key, i in zip(payload["index_keys"], payload["index_nodes"], strict=True):
+            node = nodes[i]
+            current = index.get(key)
+            if current is None:
+                index[key] = node
+            else:
+                index[key] = (*current, node) if isinstance(current, tuple) else (current, node)
+        meta = payload["meta"]
+        graph = cls(g, index, revision=meta.get("revision"), sources=meta.get("sources") or [])
+        graph._edge_data = {d["relation"]: d for d in shared}
+        return graph
+
+
+def _groups(keys: np.ndarray) -> np.ndarray:
+    """Start offsets of the runs of equal values in ``keys`` (plus the end)."""
+    if not len(keys):
+        return np.zeros(1, dtype=np.int64)
+    return np.append(np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]), len(keys))
+
+
+def _adjacency(
+    g: nx.MultiDiGraph, nodes: list[str], heads: Any, rels: Any, tails: Any, shared: list[dict[str, str]]
+) -> None:
+    """networkx's succ/pred dicts from edges written grouped by head, then tail (as :meth:`_payload` writes
+    them), built with C-level dict(zip(...)) per entity rather than one Python step per edge."""
+    h, r, t = (np.asarray(a, dtype=np.int64) for a in (heads, rels, tails))
+    g._succ.update((n, {}) for n in nodes)
+    g._pred.update((n, {}) for n in nodes)
+    if not len(h):
+        return
+    pair_keys = h * len(nodes) + t
+    starts = _groups(pair_keys)
+    first = starts[:-1]
+    keyed = [{shared[x]["relation"]: shared[x]} for x in r[first].tolist()]
+    for p in np.flatnonzero(np.diff(starts) > 1).tolist():  # a pair with several relations
+        for x in r[starts[p] + 1 : starts[p + 1]].tolist():
+            keyed[p][shared[x]["relation"]] = shared[x]
+    pair_h, pair_t = h[first], t[first]
+    names = np.array(nodes, dtype=object)
+    tail_names = names[pair_t].tolist()
+    bounds = _groups(pair_h).tolist()
+    owners = names[pair_h[bounds[:-1]]].tolist()
+    succ, pred = g._succ, g._pred
+    for owner, a, b in zip(owners, bounds[:-1], bounds[1:], strict=True):
+        succ[owner] = dict(zip(tail_names[a:b], keyed[a:b], strict=True))
+    order = np.argsort(pair_t, kind="stable")
+    by_tail = pair_t[order]
+    head_names = names[pair_h[order]].tolist()
+    keyed_by_tail = [keyed[i] for i in order.tolist()]
+    bounds = _groups(by_tail).tolist()
+    owners = names[by_tail[bounds[:-1]]].tolist()
+    for owner, a, b in zip(owners, bounds[:-1], bounds[1:], strict=True):
+        pred[owner] = dict(zip(head_names[a:b], keyed_by_tail[a:b], strict=True))
 
 
 def graph_dir(home: Path) -> Path:
@@ -303,6 +394,8 @@ def open_graph(home: Path) -> KnowledgeGraph:
     try:
         stat = path.stat()
     except FileNotFoundError:
+        if (graph_dir(home) / graphfile.LEGACY_FILE).exists():
+            raise graphfile.legacy_error(graph_dir(home)) from None
         raise BadInputError(NO_GRAPH) from None
     cached = _CACHE.get(str(path))
     if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
@@ -314,6 +407,7 @@ def open_graph(home: Path) -> KnowledgeGraph:
 
 
 def open_or_new(home: Path) -> KnowledgeGraph:
-    if not (graph_dir(home) / GRAPH_FILE).exists():
+    directory = graph_dir(home)
+    if not (directory / GRAPH_FILE).exists() and not (directory / graphfile.LEGACY_FILE).exists():
         return KnowledgeGraph()
     return KnowledgeGraph.load(graph_dir(home))

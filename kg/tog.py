@@ -1,4 +1,4 @@
-"""Think-on-Graph beam search (Sun et al., ICLR 2024; docs/algorithms.md §2), over a :class:`KnowledgeGraph`.
+"""Think-on-Graph beam search (Sun et al., ICLR 2024; docs/algorithms.md §2), over any :class:`GraphStore`.
 
 Per depth: relation search + pruning for every frontier entity (concurrent), entity search + scoring for every
 kept (entity, relation) pair (concurrent), global top-N by relation score × entity score (zeros dropped), then
@@ -43,6 +43,8 @@ from kg.parsing import (
     relation_schema,
 )
 from kg.store import KnowledgeGraph, Triple
+from kg.stores.base import GraphStore, triple
+from kg.stores.open import as_store
 
 T = TypeVar("T")
 Fallback = Literal["none", "no_topic_entity", "no_candidates", "depth_exhausted"]
@@ -116,7 +118,7 @@ class ThinkOnGraph:
 
     def __init__(
         self,
-        graph: KnowledgeGraph,
+        graph: GraphStore | KnowledgeGraph,
         explorer: LLM,
         summarizer: LLM,
         settings: KgSettings,
@@ -124,7 +126,7 @@ class ThinkOnGraph:
         trace: Trace | None = None,
         on_delta: Callable[[str], None] | None = None,
     ) -> None:
-        self.graph = graph
+        self.graph = as_store(graph)
         self.explorer = explorer
         self.summarizer = summarizer
         self.settings = settings
@@ -171,42 +173,54 @@ class ThinkOnGraph:
 
     # -- relation exploration -----------------------------------------------------------------------------------
 
-    def _candidate_relations(self, frontier: _Frontier) -> tuple[list[str], set[str], set[str]]:
-        head_rels, tail_rels = self.graph.relations(frontier.entity)
+    def _candidate_relations(
+        self, frontier: _Frontier, around: tuple[list[str], list[str]]
+    ) -> tuple[list[str], set[str], set[str]]:
+        head_rels, tail_rels = around
         heads, tails = set(head_rels), set(tail_rels)
         if self.settings.backtrack == "relation":
             for relation, was_head in frontier.arrived:  # ToG: drop it on the side we arrived from
                 (heads if was_head else tails).discard(relation)
         skip = self.settings.skip_relations
         if skip:
-            heads = {r for r in heads if not any(fnmatch.fnmatchcase(r, p) for p in skip)}
-            tails = {r for r in tails if not any(fnmatch.fnmatchcase(r, p) for p in skip)}
-        return sorted(heads | tails), heads, tails
+            name = self.graph.relation_name
 
-    async def _prune_relations(self, question: str, frontier: _Frontier) -> list[_Pair]:
-        relations, heads, tails = self._candidate_relations(frontier)
+            def kept(r: str) -> bool:
+                return not any(fnmatch.fnmatchcase(name(r), p) or fnmatch.fnmatchcase(r, p) for p in skip)
+
+            heads, tails = {r for r in heads if kept(r)}, {r for r in tails if kept(r)}
+        by_name: dict[str, str] = {}  # shown name -> id; the first id wins when two IRIs share a local name
+        for relation in sorted(heads | tails, key=lambda r: (self.graph.relation_name(r), r)):
+            by_name.setdefault(self.graph.relation_name(relation), relation)
+        return list(by_name.values()), heads, tails
+
+    async def _prune_relations(
+        self, question: str, frontier: _Frontier, around: tuple[list[str], list[str]]
+    ) -> list[_Pair]:
+        relations, heads, tails = self._candidate_relations(frontier, around)
         if not relations:
             return []
         n = self.settings.width
+        shown = [self.graph.relation_name(r) for r in relations]
+        ids = dict(zip(shown, relations, strict=True))
         if len(relations) == 1:
-            picks = [(relations[0], 1.0)]
+            picks = [(shown[0], 1.0)]
         elif self.settings.prune != "llm":
-            scores = await prune.rank(self.settings.prune, question, relations, self.settings.embedding_model)
-            picks = sorted(zip(relations, scores, strict=True), key=lambda rs: -rs[1])[:n]
+            scores = await prune.rank(self.settings.prune, question, shown, self.settings.embedding_model)
+            picks = sorted(zip(shown, scores, strict=True), key=lambda rs: -rs[1])[:n]
         else:
             name = self.graph.name(frontier.entity)
-            messages = prompts.relation_messages(question, name, relations, n, json_mode=self.json_mode)
+            messages = prompts.relation_messages(question, name, shown, n, json_mode=self.json_mode)
             temperature = self.settings.temperature_exploration
             if self.json_mode:
-                reply = await self._json(
-                    messages, relation_schema(relations, n), temperature, "fell back: branch pruned"
-                )
+                reply = await self._json(messages, relation_schema(shown, n), temperature, "fell back: branch pruned")
                 found: dict[str, float] = {}
                 for pick in reply.relations if reply is not None else []:
                     found.setdefault(pick.name, float(pick.score))
                 picks = sorted(found.items(), key=lambda rs: -rs[1])[:n]
             else:
-                picks = parse_relations(await self._text(messages, temperature), relations, n, self._repaired)
+                picks = parse_relations(await self._text(messages, temperature), shown, n, self._repaired)
+        picks = [(ids[r], score) for r, score in picks if r in ids]
         return [
             _Pair(
                 frontier, relation, score, tuple(d for d, side in ((True, heads), (False, tails)) if relation in side)
@@ -216,12 +230,19 @@ class ThinkOnGraph:
 
     # -- entity exploration -------------------------------------------------------------------------------------
 
-    def _search(self, pair: _Pair) -> list[_Candidate]:
+    async def _search_all(self, pairs: list[_Pair]) -> list[tuple[_Pair, list[_Candidate]]]:
+        """Every pair's neighbours in one batched store call, then sampled in pair order (deterministic)."""
+        requests = [(p.frontier.entity, p.relation, head) for p in pairs for head in p.directions]
+        found = iter(await self.graph.neighbours(requests))
+        lists = [{head: next(found) for head in p.directions} for p in pairs]
+        return [(pair, self._search(pair, nodes)) for pair, nodes in zip(pairs, lists, strict=True)]
+
+    def _search(self, pair: _Pair, nodes: dict[bool, list[str]]) -> list[_Candidate]:
         """Neighbours along ``pair`` (sorted by name; sampled when the relation fans out too far)."""
         seen = pair.frontier.visited()
         found: list[_Candidate] = []
         for head in pair.directions:
-            for node in self.graph.neighbours(pair.frontier.entity, pair.relation, head):
+            for node in nodes[head]:
                 if node not in seen:
                     seen.add(node)
                     found.append(_Candidate(node, pair, head))
@@ -247,7 +268,9 @@ class ThinkOnGraph:
                 self.settings.prune, question, names, self.settings.embedding_model
             )
         else:
-            messages = prompts.entity_messages(question, pair.relation, names, json_mode=self.json_mode)
+            messages = prompts.entity_messages(
+                question, self.graph.relation_name(pair.relation), names, json_mode=self.json_mode
+            )
             temperature = self.settings.temperature_exploration
             if self.json_mode:
                 reply = await self._json(messages, entity_schema(len(names)), temperature, "fell back to equal scores")
@@ -262,8 +285,8 @@ class ThinkOnGraph:
 
     # -- reasoning ----------------------------------------------------------------------------------------------
 
-    def _names(self, triple: IdTriple) -> Triple:
-        return self.graph.triple(*triple)
+    def _names(self, ids: IdTriple) -> Triple:
+        return triple(self.graph, *ids)
 
     def _evidence(self, chains: Sequence[IdTriple], walks: Sequence[_Walk]) -> str:
         """What the reasoning prompts see: ToG's triples, one per line; ToG-R's whole relation paths."""
@@ -273,7 +296,7 @@ class ThinkOnGraph:
                 node, parts = origin, [self.graph.name(origin)]
                 for h, r, t in path:
                     node = t if h == node else h
-                    parts += [r, self.graph.name(node)]
+                    parts += [self.graph.relation_name(r), self.graph.name(node)]
                 lines.append(", ".join(prompts.safe(p) for p in parts))
             return "\n".join(lines)
         return prompts.triples_text([self._names(t).as_list() for t in chains])
@@ -323,16 +346,23 @@ class ThinkOnGraph:
         sufficient = False
         depth = 0
         for depth in range(1, self.settings.depth + 1):
-            pair_lists = await _gather(self._prune_relations(question, f) for f in frontier)
+            around = await self.graph.relations([f.entity for f in frontier])  # one batch for the whole frontier
+            pair_lists = await _gather(
+                self._prune_relations(question, f, around.get(f.entity, ([], []))) for f in frontier
+            )
             pairs = [p for group in pair_lists for p in group]
-            searched = [(pair, self._search(pair)) for pair in pairs]  # synchronous: sampling order is fixed
+            searched = await self._search_all(pairs)
             scored = await _gather(self._score(question, pair, found) for pair, found in searched if found)
             candidates = [c for group in scored for c in group]
             step = KgStep(
                 depth=depth,
                 frontier=[self.graph.name(f.entity) for f in frontier],
                 relations=[
-                    KgRelation(entity=self.graph.name(p.frontier.entity), relation=p.relation, score=p.score)
+                    KgRelation(
+                        entity=self.graph.name(p.frontier.entity),
+                        relation=self.graph.relation_name(p.relation),
+                        score=p.score,
+                    )
                     for p in pairs
                 ],
                 candidates=len(candidates),

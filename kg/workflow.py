@@ -1,7 +1,9 @@
 """Loading a graph from files: the one workflow behind ``lodestar kg load`` and the TUI's "Load knowledge graph".
 
-Open (or create) the home's graph, merge the triples file, then the aliases file, save, and describe what happened
-in the lines both front ends show: skipped lines (every one accounted for) and the summary.
+Open (or create) the configured store (:func:`kg.stores.load.loader`: networkx or oxigraph; the SPARQL backend is
+read-only), merge the triples file, then the aliases file, commit, and describe what happened in the lines both
+front ends show: skipped lines (every one accounted for) and the summary. A file with nothing usable in it is bad
+input, and nothing is saved.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pydantic import BaseModel
 
 from agent.core.config import Settings
 from agent.core.errors import BadInputError
-from kg.ingest import LoadReport, load_aliases, load_triples
-from kg.store import graph_dir, open_or_new
+from kg.ingest import LoadReport
+from kg.stores.load import loader
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -26,10 +28,7 @@ class GraphLoad(BaseModel):
 
     triples: LoadReport
     aliases: LoadReport | None = None
-    entities: int
-    num_triples: int
-    relations: int
-    saved: str
+    graph: str  # the store's one-line description after the load
 
     def summary(self) -> list[str]:
         """The lines ``lodestar kg load`` prints on stdout."""
@@ -46,10 +45,7 @@ class GraphLoad(BaseModel):
                 f"{self.aliases.file}: {self.aliases.aliases_added} aliases added, "
                 f"{len(self.aliases.malformed)} malformed lines skipped"
             )
-        lines.append(
-            f"graph: {self.entities} entities, {self.num_triples} triples, {self.relations} relations "
-            f"(saved to {self.saved})"
-        )
+        lines.append(self.graph)
         return lines
 
 
@@ -73,8 +69,10 @@ def load_graph_files(
     *,
     strict: bool = False,
     progress: Progress | None = None,
+    on_problems: Callable[[LoadReport], None] | None = None,
 ) -> GraphLoad:
-    """Merge ``file`` (and ``aliases``) into the home's graph and save it; BadInputError for a missing file."""
+    """Merge ``file`` (and ``aliases``) into the home's graph and commit; BadInputError for a missing file or
+    one with nothing usable in it (``on_problems`` sees its skipped lines first)."""
     if aliases is not None and not aliases.is_file():
         raise BadInputError(f"{aliases}: no such file")
 
@@ -83,20 +81,16 @@ def load_graph_files(
             progress(kind, n)
 
     step("total", 3 if aliases else 2)
-    graph = open_or_new(settings.home)
-    report = load_triples(graph, file, fmt, strict=strict)
+    target = loader(settings)
+    report = target.load_file(file, fmt, strict=strict)
+    if not report.usable and on_problems is not None:
+        on_problems(report)
+    report.require_something()
     step("advance", 1)
     alias_report = None
     if aliases is not None:
-        alias_report = load_aliases(graph, aliases, strict=strict)
+        alias_report = target.load_aliases(aliases, strict=strict)
         step("advance", 1)
-    saved = graph.save(graph_dir(settings.home))
+    graph = target.commit()
     step("advance", 1)
-    return GraphLoad(
-        triples=report,
-        aliases=alias_report,
-        entities=len(graph),
-        num_triples=graph.num_triples,
-        relations=len(graph.relation_counts()),
-        saved=str(saved),
-    )
+    return GraphLoad(triples=report, aliases=alias_report, graph=graph)

@@ -135,17 +135,27 @@ def _documents_summary(settings: Settings) -> str | None:
 
 
 def _graph_summary(settings: Settings) -> str | None:
-    from kg.store import open_graph
+    from kg.stores.open import open_store
+
+    if settings.kg.backend == "sparql":  # counting a remote graph can take minutes: say what it is instead
+        return "a knowledge graph behind a SPARQL endpoint (entities found by their labels)"
+
+    async def stats() -> Any:
+        store = open_store(settings.home, settings.kg)
+        try:
+            return await store.stats()
+        finally:
+            await store.aclose()
 
     try:
-        graph = open_graph(settings.home)
+        found = asyncio.run(stats())  # this runs in a worker thread (describe_knowledge), with no loop of its own
     except BadInputError:
         return None
-    if len(graph) == 0:
+    if not found.triples:
         return None
-    counts = sorted(graph.relation_counts().items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-    relations = ", ".join(name for name, _ in counts)
-    return f"{len(graph)} entities and {graph.num_triples} triples; relations such as: {relations}"
+    relations = ", ".join(name for name, _ in found.top_relations[:10])
+    entities = f"{found.entities} entities and " if found.entities is not None else ""
+    return f"{entities}{found.triples} triples; relations such as: {relations}"
 
 
 # -- arithmetic, time, units ---------------------------------------------------------------------------------------

@@ -126,7 +126,28 @@ class RagSettings(_Section):
 
 
 class KgSettings(_Section):
+    backend: Literal["networkx", "oxigraph", "sparql"] = Field(
+        "networkx",
+        description="networkx: in memory (default); oxigraph: on-disk RDF store under LODESTAR_HOME; "
+        "sparql: a read-only SPARQL 1.1 endpoint at sparql_endpoint",
+    )
+    sparql_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:7878/query (backend = 'sparql')")
+    sparql_auth_env: str | None = Field(
+        None, description="environment variable holding the Authorization header value (e.g. 'Bearer …')"
+    )
+    sparql_connect_timeout_s: float = Field(5.0, gt=0)
+    sparql_timeout_s: float = Field(30.0, gt=0, description="read timeout of one SPARQL query")
+    sparql_max_retries: int = Field(3, ge=0, le=10)
+    sparql_max_concurrency: int = Field(4, ge=1, le=64)
     width: int = Field(3, ge=1, le=20)
+
+    @field_validator("sparql_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     depth: int = Field(3, ge=1, le=10)
     temperature_exploration: float = 0.4
     temperature_reasoning: float = 0.0

@@ -229,6 +229,16 @@ class HttpEndpoint:
             self._client.cookies.extract_cookies(response)
         return response.status_code, response.headers, content
 
+    async def post_form(self, path: str, data: dict[str, str], *, accept: str) -> Any:
+        """POST ``application/x-www-form-urlencoded`` (a SPARQL query) and decode the JSON answer."""
+        try:
+            # absolute: httpx would add a slash to base_url, and a SPARQL endpoint URL is exact
+            response = await self._client.post(self._url(path), data=data, headers={"Accept": accept})
+        except httpx.HTTPError as exc:
+            raise self._translate(exc, path) from None
+        self._check_status(response.status_code, response.headers, response.content, path)
+        return self._decode(response.content, path)
+
     def _decode(self, body: bytes, path: str) -> Any:
         try:
             return json.loads(body)

@@ -146,25 +146,32 @@ class LodestarService:
         return scrub(ToolAnswer(answer=found.answer, mode="kg", citations=found.citations, usage=usage))
 
     async def graph_entity(self, name: str) -> ToolAnswer:
-        return await asyncio.to_thread(self._graph_entity, name)
-
-    def _graph_entity(self, name: str) -> ToolAnswer:
         from kg.cli import resolve_entity
         from kg.mode import cite
-        from kg.store import Triple, open_graph
+        from kg.stores.base import triple
+        from kg.stores.open import open_store
 
         if not name.strip():
             raise BadInputError("name an entity")
-        graph = open_graph(self.settings.home)
-        triples: list[Triple] = []
-        nodes = resolve_entity(graph, name.strip())
-        for node in nodes:
-            outgoing, incoming = graph.relations(node)
-            for relation in outgoing:
-                triples.extend(graph.triple(node, relation, tail) for tail in graph.neighbours(node, relation, True))
-            for relation in incoming:
-                triples.extend(graph.triple(head, relation, node) for head in graph.neighbours(node, relation, False))
-        names = ", ".join(graph.name(n) for n in nodes)
+        store = open_store(self.settings.home, self.settings.kg)  # whichever [kg] backend is configured
+        try:
+            nodes = await resolve_entity(store, name.strip())
+            around = await store.relations(nodes)
+            requests = [
+                (node, relation, head)
+                for node in nodes
+                for head, relations in zip((True, False), around.get(node, ([], [])), strict=True)
+                for relation in relations
+            ]
+            found = await store.neighbours(requests)
+            triples = [
+                triple(store, node, relation, other) if head else triple(store, other, relation, node)
+                for (node, relation, head), others in zip(requests, found, strict=True)
+                for other in others
+            ]
+            names = ", ".join(store.name(n) for n in nodes)
+        finally:
+            await store.aclose()
         summary = f"{names}: {len(triples)} triple{'s' if len(triples) != 1 else ''}"
         return scrub(ToolAnswer(answer=summary, mode="kg", citations=cite(triples)))
 
@@ -172,7 +179,6 @@ class LodestarService:
         return await asyncio.to_thread(self._stats)
 
     def _stats(self) -> Stats:
-        from kg.store import open_graph
         from rag.store import get_client
 
         stats = Stats()
@@ -181,11 +187,20 @@ class LodestarService:
             raw = client.get_collection(name=getattr(item, "name", str(item)), embedding_function=None)
             stats.collections.append(CollectionStats(name=raw.name, chunks=int(raw.count())))
         try:
-            graph = open_graph(self.settings.home)
+            found = asyncio.run(self._graph_stats())  # a worker thread (see stats): no loop of its own
         except BadInputError:  # no graph loaded: zero counts, not an error
             return scrub(stats)
-        stats.graph = GraphStats(entities=len(graph), triples=graph.num_triples, relations=len(graph.relation_counts()))
+        stats.graph = GraphStats(entities=found.entities or 0, triples=found.triples, relations=found.relations)
         return scrub(stats)
+
+    async def _graph_stats(self) -> Any:
+        from kg.stores.open import open_store
+
+        store = open_store(self.settings.home, self.settings.kg)
+        try:
+            return await store.stats()
+        finally:
+            await store.aclose()
 
     async def ingest(self, paths: list[str], collection: str | None) -> IngestResult:
         from rag.ingest import ingest_paths

@@ -86,9 +86,9 @@ def _needs_documents(settings: Settings) -> None:
 
 
 def _needs_graph(settings: Settings) -> None:
-    from kg.store import open_graph
+    from kg.stores.open import open_store
 
-    open_graph(settings.home)
+    open_store(settings.home, settings.kg)
 
 
 MODES: dict[str, Mode] = {

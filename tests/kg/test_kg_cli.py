@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import app
+from kg.store import GRAPH_FILE
 from tests.conftest import REPO
 
 
@@ -23,7 +24,7 @@ def test_load_reports_counts_and_persists(home: Path, tmp_path: Path, capsys) ->
     assert code == 0
     assert "2 triples added, 1 duplicates, 1 malformed lines skipped" in out
     assert f"{path}:4: expected 3 tab-separated fields" in err
-    assert (home / "graph" / "graph.pkl").is_file()
+    assert (home / "graph" / GRAPH_FILE).is_file()
     code, out, _ = run(capsys, "kg", "load", str(path))
     assert code == 0 and "0 triples added, 3 duplicates" in out and "3 entities, 2 triples" in out
 
@@ -33,7 +34,7 @@ def test_strict_load_fails_with_the_line_and_saves_nothing(home: Path, tmp_path:
     path.write_text("A\tr\tB\nbad line\n", encoding="utf-8")
     code, _, err = run(capsys, "kg", "load", str(path), "--strict")
     assert code == 2 and "g.tsv:2:" in err and "Traceback" not in err
-    assert not (home / "graph" / "graph.pkl").exists()
+    assert not (home / "graph" / GRAPH_FILE).exists()
 
 
 def test_load_errors_are_one_line(home: Path, tmp_path: Path, capsys) -> None:
