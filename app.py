@@ -156,6 +156,12 @@ async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
     return await run(args, settings)
 
 
+async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from tools.cli import cmd_tools_probe as run
+
+    return await run(args, settings)
+
+
 async def cmd_kg_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from kg.cli import cmd_kg_rebuild as run
 
@@ -256,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
     doctor.set_defaults(handler=cmd_doctor)
+
+    tools = sub.add_parser("tools", help="tool commands")
+    tools_sub = tools.add_subparsers(dest="tools_command", metavar="TOOLS_COMMAND", required=True)
+    probe = tools_sub.add_parser("probe", help="learn undocumented tools' outputs by test calls (ATC probing)")
+    probe.add_argument("names", nargs="*", metavar="NAME", help="tools to probe (default: all without an output type)")
+    probe.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
+    probe.add_argument("--yes", action="store_true", help="run tools with side effects without asking")
+    probe.set_defaults(handler=cmd_tools_probe)
 
     mcp = sub.add_parser("mcp", help="serve Lodestar to MCP clients (stdio; --http HOST:PORT), or `mcp tools`")
     mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="Streamable HTTP instead of stdio")

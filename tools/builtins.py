@@ -18,6 +18,7 @@ from agent.core.config import LoopSettings, Settings
 from agent.core.errors import BadInputError, ToolError, describe
 from agent.core.trace import Citation
 from tools import calc, units
+from tools.probe import apply_probes
 from tools.registry import Tool, ToolContext, ToolOutput, ToolRegistry, jsonable, render_value, tool
 
 
@@ -294,6 +295,7 @@ def build_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
         registry.load_module(settings.loop.tools_module)
     for name in settings.loop.disabled_tools:
         registry.remove(name)
+    apply_probes(registry, settings.cache_dir)  # what `lodestar tools probe` learned about undocumented outputs
     return registry
 
 

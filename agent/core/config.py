@@ -250,7 +250,11 @@ class LoopSettings(_Section):
     plan_format: Literal["text", "json"] = Field(
         "text", description="planner output: α-UMi's text ending in `Next: …`, or a schema-constrained JSON object"
     )
-    chains: bool = Field(True, description="let the caller answer with a declarative tool chain")
+    chains: bool | Literal["declarative", "program"] = Field(
+        "declarative",
+        description='what the caller may answer besides one call: a declarative tool chain ("declarative" or '
+        'true), a Python program run in the sandbox ("program"), or neither (false)',
+    )
     chain_max_steps: int = Field(8, ge=1, le=50)
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
@@ -263,6 +267,14 @@ class LoopSettings(_Section):
     max_tools_offered: int = Field(
         16, ge=1, le=1000, description="with more tools than this, the caller is offered those retrieved (CRAFT)"
     )
+
+    @property
+    def declarative_chains(self) -> bool:
+        return self.chains is True or self.chains == "declarative"
+
+    @property
+    def programs(self) -> bool:
+        return self.chains == "program"
 
 
 MCP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what OpenAI-compatible APIs accept in a tool name
@@ -316,6 +328,17 @@ class McpSettings(_Section):
         return servers
 
 
+class SandboxSettings(_Section):
+    """Limits of the sandbox that runs LLM-written programs (tools/sandbox/; Deno permissions around Pyodide)."""
+
+    cpu_s: float = Field(10.0, gt=0, le=3600, description="CPU seconds one program may use")
+    wall_s: float = Field(120.0, gt=0, le=3600, description="wall-clock seconds one program may take, tools included")
+    memory_mb: int = Field(1024, ge=128, le=65536, description="memory of the sandbox process")
+    output_chars: int = Field(100_000, ge=1_000, description="characters a program may print")
+    start_timeout_s: float = Field(60.0, gt=0, description="time allowed for the sandbox to start")
+    pyodide_dir: Path | None = Field(None, description="an unpacked pyodide npm package (default: fetched into cache/)")
+
+
 class TraceSettings(_Section):
     """Where traces go besides the JSONL file: an OpenTelemetry collector (off unless an endpoint is set)."""
 
@@ -333,6 +356,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")

@@ -7,8 +7,9 @@ on disk, so the algorithms can choose their fallbacks without paying for a probe
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -41,6 +42,7 @@ class LLMHub:
         self._local: LocalServer | None = None
         self.local_url = local_url
         self._caps: dict[tuple[str, str], Capabilities] = {}
+        self.resources: dict[str, Any] = {}  # higher layers' per-hub helpers (the sandbox pool); aclose()d with it
         self._owned: set[Replica] = set()  # the replicas this hub opened (or joined): exactly those it releases
 
     async def __aenter__(self) -> LLMHub:
@@ -62,6 +64,10 @@ class LLMHub:
         try:
             await release_replicas(owned)
         finally:
+            resources, self.resources = list(self.resources.values()), {}
+            for resource in resources:
+                with contextlib.suppress(Exception):  # one helper's failure must not keep the others open
+                    await resource.aclose()
             if self._local is not None:
                 self._local.stop()
                 self._local = None
