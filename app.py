@@ -21,18 +21,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 
 from agent.core.config import ROLES, Settings, load_settings
-from agent.core.errors import LodestarError, error_line
+from agent.core.errors import EnvironmentFault, LodestarError, error_line, os_error_message
+from agent.core.terminal import SafeWriter, display_text, safe_text
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, get_mode
 
 # -- commands -------------------------------------------------------------------------------------------------
 
 
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.core.paths import check_output_file
     from agent.llm.hub import LLMHub
     from agent.run.question import run_question, validate_question
 
     question = validate_question(" ".join(args.question))
     mode = get_mode(args.mode)
+    if args.trace:
+        check_output_file(Path(args.trace), "--trace")
     mode.preflight(settings)
     streamed: list[str] = []
     live = not args.json and sys.stdout.isatty()  # a pipe or file gets the final answer only
@@ -113,6 +117,10 @@ async def cmd_serve_local(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # Textual would redraw into a pipe for ever
+        from agent.core.errors import BadInputError
+
+        raise BadInputError('the chat needs a terminal; without one use: lodestar ask "your question"')
     from ui.app import run_tui
 
     return await run_tui(settings)
@@ -147,6 +155,12 @@ async def cmd_kg_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_kg_show(args: argparse.Namespace, settings: Settings) -> int:
     from kg.cli import cmd_kg_show as run
+
+    return await run(args, settings)
+
+
+async def cmd_tools_probe(args: argparse.Namespace, settings: Settings) -> int:
+    from tools.cli import cmd_tools_probe as run
 
     return await run(args, settings)
 
@@ -239,10 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     kg_load.add_argument("--strict", action="store_true", help="fail on the first malformed line")
     kg_load.set_defaults(handler=cmd_kg_load)
     kg_stats = kg_sub.add_parser("stats", help="entity, relation and triple counts")
-    kg_stats.set_defaults(handler=cmd_kg_stats)
+    kg_stats.set_defaults(handler=cmd_kg_stats, writes_home=False)
     kg_show = kg_sub.add_parser("show", help="an entity's neighbourhood")
     kg_show.add_argument("entity", nargs="+")
-    kg_show.set_defaults(handler=cmd_kg_show)
+    kg_show.set_defaults(handler=cmd_kg_show, writes_home=False)
     kg_rebuild = kg_sub.add_parser("rebuild", help="build the graph again from the files it was loaded from")
     kg_rebuild.set_defaults(handler=cmd_kg_rebuild)
     kg_reset = kg_sub.add_parser("reset", help="delete the graph (start over)")
@@ -251,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check endpoints, models, capabilities and latency")
     doctor.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
     doctor.set_defaults(handler=cmd_doctor)
+
+    tools = sub.add_parser("tools", help="tool commands")
+    tools_sub = tools.add_subparsers(dest="tools_command", metavar="TOOLS_COMMAND", required=True)
+    probe = tools_sub.add_parser("probe", help="learn undocumented tools' outputs by test calls (ATC probing)")
+    probe.add_argument("names", nargs="*", metavar="NAME", help="tools to probe (default: all without an output type)")
+    probe.add_argument("--refresh", action="store_true", help="probe again instead of using the cache")
+    probe.add_argument("--yes", action="store_true", help="run tools with side effects without asking")
+    probe.set_defaults(handler=cmd_tools_probe)
 
     mcp = sub.add_parser("mcp", help="serve Lodestar to MCP clients (stdio; --http HOST:PORT), or `mcp tools`")
     mcp.add_argument("--http", metavar="HOST:PORT", default=None, help="Streamable HTTP instead of stdio")
@@ -286,19 +308,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.home:
             os.environ["LODESTAR_HOME"] = args.home
         settings = load_settings(args.config)
-        return asyncio.run(_run(args.handler, args, settings))
+        if getattr(args, "writes_home", True):
+            from agent.core.paths import ensure_home
+
+            ensure_home(settings.home)
+        if args.handler in (cmd_chat, cmd_mcp):  # the TUI draws with escapes (and cleans what it renders); MCP: JSON
+            return asyncio.run(_run(args.handler, args, settings))
+        stdout, sys.stdout = sys.stdout, SafeWriter(sys.stdout)  # answers, citations, file and entity names
+        try:
+            return asyncio.run(_run(args.handler, args, settings))
+        finally:
+            sys.stdout = stdout
     except KeyboardInterrupt:
         print("lodestar: interrupted", file=sys.stderr)
         return 130
     except LodestarError as exc:
         if debug:
             traceback.print_exc()
-        print(f"lodestar: error: {error_line(exc)}", file=sys.stderr)
+        print(f"lodestar: error: {safe_text(error_line(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the environment (a full disk, a folder made read-only mid-run), not a bug
+        if debug:
+            traceback.print_exc()
+        print(f"lodestar: error: {display_text(str(EnvironmentFault(os_error_message(exc))))}", file=sys.stderr)
+        return EnvironmentFault.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"lodestar: {error_line(exc)} (run with --debug for details)", file=sys.stderr)
+        print(f"lodestar: {safe_text(error_line(exc))} (run with --debug for details)", file=sys.stderr)
         return 1
 
 

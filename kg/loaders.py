@@ -199,19 +199,24 @@ def read_tsv(path: Path) -> Iterator[Record | Malformed]:
 
 
 def read_csv(path: Path) -> Iterator[Record | Malformed]:
+    """Comma-separated triples, one a line. Each line is parsed on its own: a triple never spans lines, so an
+    unterminated quote is that line's error, never a field that swallows the lines after it."""
     rows = _Rows("comma")
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        while True:
-            start = reader.line_num + 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield Malformed(start, f"bad CSV: {exc}")
-                continue
-            item = rows.feed(start, fields)
+        for number, raw in enumerate(fh, 1):
+            line = raw.rstrip("\r\n")
+            if '"' not in line:
+                fields = line.split(",")  # what csv makes of a line without quotes, without its cost
+            else:
+                try:
+                    fields = next(csv.reader((line,), strict=True))
+                except csv.Error as exc:
+                    reason = "unterminated quote" if "end of data" in str(exc) else str(exc)
+                    yield Malformed(number, f"bad CSV: {reason}")
+                    continue
+                except StopIteration:
+                    continue
+            item = rows.feed(number, fields)
             if item is not None:
                 yield item
 

@@ -201,8 +201,11 @@ class ThinkOnGraph:
         if not relations:
             return []
         n = self.settings.width
-        shown = [self.graph.relation_name(r) for r in relations]
-        ids = dict(zip(shown, relations, strict=True))
+        # The model sees sanitized names (in the prompt and in the JSON schema's enum alike); picks map back to ids.
+        ids: dict[str, str] = {}
+        for relation in relations:
+            ids.setdefault(prompts.safe(self.graph.relation_name(relation)) or relation, relation)
+        shown = list(ids)
         if len(relations) == 1:
             picks = [(shown[0], 1.0)]
         elif self.settings.prune != "llm":

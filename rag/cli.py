@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import threading
 from typing import Any
 
 from agent.core.config import Settings
@@ -83,6 +84,7 @@ def format_report(report: IngestReport) -> list[str]:
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     collection = check_collection_name(args.collection or settings.rag.collection)
     progress = _Progress()
+    stop = threading.Event()
     try:
         report = await asyncio.to_thread(
             ingest_paths,
@@ -91,7 +93,11 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             collection=collection,
             progress=progress,
             prune=args.prune,
+            stop=stop,
         )
+    except asyncio.CancelledError:  # Ctrl-C: the worker thread stops within a second, its writes consistent
+        stop.set()
+        raise
     finally:
         progress.close()
     for line in format_report(report):

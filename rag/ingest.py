@@ -9,6 +9,7 @@ then are the stale ones deleted, so an interrupted ingest never loses what was t
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,11 @@ from rag.loaders import LoadedFile, Skip, discover, file_hash, load_file, read_b
 from rag.store import Collection, open_collection
 
 EMBED_BATCH = 512  # per encode call: large enough for length-sorted batches, small enough to overlap writes
+STOP_SLICE = 32  # chunks embedded between two looks at the stop flag
+
+
+class IngestInterrupted(Exception):
+    """The stop flag was set (Ctrl-C): what is stored stays consistent, unfinished files are redone next time."""
 
 
 class SkippedFile(BaseModel):
@@ -80,6 +86,16 @@ def display_source(path: Path) -> str:
         return str(path)
 
 
+def is_complete(existing: dict[str, dict[str, Any]], digest: str, signature: str) -> bool:
+    """Whether the store holds every chunk of this version of the file. Chunks are written in batches that span
+    files, so a kill between two batches leaves a file partly stored: each chunk records how many chunks its file
+    has, and a file counts as ingested only when that many chunks of it, all of this version, are there."""
+    return bool(existing) and all(
+        m.get("file_hash") == digest and m.get("sig") == signature and m.get("file_chunks") == len(existing)
+        for m in existing.values()
+    )
+
+
 def chunk_id(path: str, doc_key: str, occurrence: int, text: str, signature: str) -> str:
     digest = hashlib.sha256("\0".join((path, doc_key, str(occurrence), signature, text)).encode("utf-8"))
     return digest.hexdigest()[:32]
@@ -129,6 +145,8 @@ def _plan_file(
                 "sig": signature,
             }
             texts[cid] = chunk.text
+    for meta in wanted.values():  # the completion record: the file is whole only when all of these are stored
+        meta["file_chunks"] = len(wanted)
     new_ids = [i for i in wanted if i not in existing]
     kept_ids = [i for i in wanted if i in existing]
     stale_ids = [i for i in existing if i not in wanted]
@@ -148,8 +166,14 @@ class _Writer:
     """Embeds batches on the calling thread while the previous batch is written to Chroma on another."""
 
     def __init__(
-        self, collection: Collection, model: str, report: IngestReport, on_chunks: Callable[[int], None]
+        self,
+        collection: Collection,
+        model: str,
+        report: IngestReport,
+        on_chunks: Callable[[int], None],
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop or threading.Event()
         self.collection = collection
         self.model = model
         self._embedder: Embedder | None = None
@@ -177,11 +201,23 @@ class _Writer:
             ids, texts, metas = pending.ids[:n], pending.texts[:n], pending.metadatas[:n]
             del pending.ids[:n], pending.texts[:n], pending.metadatas[:n]
             started = time.perf_counter()
-            vectors = self.embedder.encode(texts)
+            vectors = self.encode(texts)
             self.report.embed_seconds += time.perf_counter() - started
             self.wait()
             self._last = self._pool.submit(self.collection.add, ids, vectors, texts, metas)
             self.on_chunks(n)
+
+    def encode(self, texts: list[str]) -> Any:
+        """Embed in slices, looking at the stop flag between them: Ctrl-C is heard within a slice (well under a
+        second), not after a whole batch."""
+        import numpy as np
+
+        parts = []
+        for i in range(0, len(texts), STOP_SLICE):
+            if self.stop.is_set():
+                raise IngestInterrupted
+            parts.append(self.embedder.encode(texts[i : i + STOP_SLICE]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def wait(self) -> None:
         if self._last is not None:
@@ -223,13 +259,20 @@ def prune_missing(paths: list[str], settings: Settings, name: str, report: Inges
 
 
 def ingest_paths(
-    paths: list[str], settings: Settings, *, collection: str | None = None, progress: Any = None, prune: bool = False
+    paths: list[str],
+    settings: Settings,
+    *,
+    collection: str | None = None,
+    progress: Any = None,
+    prune: bool = False,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``collection``; synchronous (CPU-bound), run it in a worker thread.
 
     ``prune`` also deletes the chunks of files under ``paths`` that are gone from disk. ``progress``, if given,
     is called as ``progress(event, n)`` with event "files" (total), "file" (one done) or "chunks" (n embedded),
-    for the CLI's progress bar.
+    for the CLI's progress bar. Setting ``stop`` (from another thread) makes it raise :class:`IngestInterrupted`
+    within a second; files not completely stored are ingested again on the next run (see :func:`is_complete`).
     """
     started = time.perf_counter()
     notify = progress or (lambda event, n: None)
@@ -247,18 +290,18 @@ def ingest_paths(
     signature = chunking_signature(settings)
     max_mb = settings.rag.max_file_mb
     pending = _Pending()
-    writer = _Writer(store, settings.rag.embedding_model, report, lambda n: notify("chunks", n))
+    writer = _Writer(store, settings.rag.embedding_model, report, lambda n: notify("chunks", n), stop)
     notify("files", len(walk.files))
     changed = False
     try:
         for path in walk.files:
+            if writer.stop.is_set():
+                raise IngestInterrupted
             try:
                 data = read_bytes(path, max_mb)
                 digest = file_hash(data)
                 existing = store.chunks_of(str(path))
-                if existing and all(
-                    m.get("file_hash") == digest and m.get("sig") == signature for m in existing.values()
-                ):
+                if is_complete(existing, digest, signature):
                     report.files += 1
                     report.files_unchanged += 1
                     report.chunks_unchanged += len(existing)

@@ -7,6 +7,7 @@ unsupported) so that one bad file never stops an ingest; malformed JSONL lines a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -60,7 +61,15 @@ def discover(paths: list[str]) -> Walk:
     seen: set[Path] = set()
 
     def add(path: Path) -> None:
-        resolved = path.resolve()
+        if not _utf8_name(path):  # Chroma stores paths as UTF-8 text: such a file could never be found again
+            walk.skipped.append((os.fsdecode(path).encode("utf-8", "backslashreplace").decode(), NON_UTF8_NAME))
+            return
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: Python's "Symlink loop" before 3.13
+            looped = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+            walk.skipped.append((str(path), "symlink loop" if looped else f"unreadable: {exc}"))
+            return
         if resolved not in seen:
             seen.add(resolved)
             walk.files.append(resolved)
@@ -78,6 +87,8 @@ def discover(paths: list[str]) -> Walk:
                         add(child)
                     else:
                         walk.ignored += 1
+        elif path.is_symlink() and not path.exists():
+            add(path)  # a broken or looping link: reported by add
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED:
                 add(path)
@@ -88,6 +99,17 @@ def discover(paths: list[str]) -> Walk:
         else:
             walk.skipped.append((str(path), "no such file or folder"))
     return walk
+
+
+NON_UTF8_NAME = "the file name is not UTF-8 text: rename the file"
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_bytes(path: Path, max_mb: float) -> bytes:
@@ -186,7 +208,7 @@ _CELLS = frozenset({"td", "th"})
 
 def html_to_text(data: str) -> tuple[str, str]:
     """Visible text of an HTML page with block structure kept as blank lines and headings as ``#`` lines."""
-    from selectolax.lexbor import LexborHTMLParser
+    from selectolax.lexbor import LexborHTMLParser, LexborNode
 
     tree = LexborHTMLParser(data)
     title_node = tree.css_first("title")
@@ -198,17 +220,24 @@ def html_to_text(data: str) -> tuple[str, str]:
     # The page's main content when it marks it; else the whole body (less navigation, above).
     root = tree.css_first("main") or tree.css_first("article") or tree.body or tree.root
     parts: list[str] = []
-
-    def walk(node: object) -> None:
-        tag = node.tag  # type: ignore[attr-defined]  # selectolax nodes (untyped): walk takes object
+    # An explicit stack, not recursion: a page nested 5,000 levels deep must not hit Python's recursion limit.
+    # An item is a node to visit, or a string to emit once its children are done.
+    stack: list[LexborNode | str] = [root] if root is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        node = item
+        tag = node.tag
         if tag == "-text":
-            parts.append(node.text_content or "")  # type: ignore[attr-defined]  # selectolax node, as above
-            return
+            parts.append(node.text_content or "")
+            continue
         if tag in ("-comment", "!doctype"):
-            return
+            continue
         if tag == "br":
             parts.append("\n")
-            return
+            continue
         heading = re.fullmatch(r"h([1-6])", tag or "")
         if heading:
             parts.append("\n\n" + "#" * int(heading.group(1)) + " ")
@@ -216,13 +245,9 @@ def html_to_text(data: str) -> tuple[str, str]:
             parts.append("\n\n")
         elif tag in _CELLS:
             parts.append(" | ")
-        for child in node.iter(include_text=True):  # type: ignore[attr-defined]  # selectolax node, as above
-            walk(child)
         if heading or tag in _BLOCKS:
-            parts.append("\n\n")
-
-    if root is not None:
-        walk(root)
+            stack.append("\n\n")
+        stack.extend(reversed(list(node.iter(include_text=True))))
     text = "".join(parts)
     lines = [" ".join(line.split()) for line in text.split("\n")]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
@@ -298,6 +323,13 @@ def jsonl_documents(text: str, fallback_title: str) -> tuple[list[Document], lis
 
 def load_file(path: Path, data: bytes) -> LoadedFile:
     """Parse ``data`` (the bytes of ``path``) into documents; raises :class:`Skip` when nothing usable is inside."""
+    try:
+        return _load_file(path, data)
+    except RecursionError:  # a parser's own recursion on a pathological file: that file only
+        raise Skip("nested too deeply to parse") from None
+
+
+def _load_file(path: Path, data: bytes) -> LoadedFile:
     suffix = path.suffix.lower()
     loaded = LoadedFile(path=path, file_hash=file_hash(data))
     stem = path.stem.replace("_", " ").replace("-", " ").strip() or path.name

@@ -137,3 +137,15 @@ async def unavailable_mode(question: str, hub: Any, trace: Any, on_delta: Any, /
     from agent.core.errors import BadInputError
 
     raise BadInputError("this mode is not available here (try --mode direct)")
+
+
+@pytest.fixture(scope="session")
+def pyodide_runtime() -> Path:
+    """The Pyodide npm package for sandbox tests, fetched with npm once per machine (tools/sandbox/runner.py)."""
+    import tempfile
+
+    from agent.core.config import SandboxSettings
+    from tools.sandbox.runner import pyodide_dir
+
+    cache = Path(os.environ.get("LODESTAR_TEST_CACHE") or Path(tempfile.gettempdir()) / "lodestar-test-cache")
+    return pyodide_dir(SandboxSettings(), cache)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fnmatch
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from agent.core.config import LoopSettings, Settings
 from agent.core.errors import BadInputError, ToolError, describe
 from agent.core.trace import Citation
 from tools import calc, units
+from tools.probe import apply_probes
 from tools.registry import Tool, ToolContext, ToolOutput, ToolRegistry, jsonable, render_value, tool
 
 
@@ -229,6 +231,25 @@ def safe_path(root: Path, requested: str) -> Path:
     return target
 
 
+# Files whose content is credentials more often than not; every dotfile or dot-folder (.env, .netrc, .git/, .ssh/,
+# .aws/…) is refused as well. ``loop.read_file_allow`` lifts the rule for the patterns the user names.
+SECRET_FILES = ("id_*", "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.kdbx", "credentials*")
+
+
+def refuse_secret_file(root: Path, target: Path, requested: str, allow: list[str]) -> None:
+    """ToolError when ``target`` is a dotfile, inside a dot-folder, or named like a key or credentials file."""
+    relative = target.relative_to(root) if target != root else Path(".")
+    if any(fnmatch.fnmatch(relative.as_posix(), pattern) for pattern in allow):
+        return
+    hidden = any(part.startswith(".") and part not in (".", "..") for part in relative.parts)
+    secret = any(fnmatch.fnmatch(relative.name.lower(), pattern) for pattern in SECRET_FILES)
+    if hidden or secret:
+        raise ToolError(
+            f"{requested!r} is a hidden or secret file, which read_file does not read "
+            "(the user can allow it with loop.read_file_allow)"
+        )
+
+
 @tool
 def read_file(path: str, context: ToolContext) -> ToolOutput:
     """Read a text file from the allowed folder (the current directory unless configured otherwise).
@@ -239,8 +260,10 @@ def read_file(path: str, context: ToolContext) -> ToolOutput:
     settings = _loop_settings(context)
     root = allowed_root(settings)
     target = safe_path(root, path)
+    refuse_secret_file(root, target, path, settings.read_file_allow)
     if target.is_dir():
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir())[:50]
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir() if not p.name.startswith("."))
+        entries = entries[:50]
         raise ToolError(f"{path!r} is a folder; it holds: {', '.join(entries) or '(nothing)'}")
     if not target.is_file():
         raise ToolError(f"no such file: {path!r}")
@@ -272,6 +295,7 @@ def build_registry(settings: Settings, *, knowledge: bool) -> ToolRegistry:
         registry.load_module(settings.loop.tools_module)
     for name in settings.loop.disabled_tools:
         registry.remove(name)
+    apply_probes(registry, settings.cache_dir)  # what `lodestar tools probe` learned about undocumented outputs
     return registry
 
 

@@ -6,8 +6,8 @@ arguments reference earlier results — ``"$s1"`` (the whole value), ``"$s1.fiel
 (bounded); a failed step fails only the steps that depend on it, and the error is attributed to that step and its
 tool so that the caller can repair the chain (ATC's attributable reflection, docs/algorithms.md §4.2).
 
-Deliberate deviation from ATC: ATC has the model write Python and executes it in a sandbox. We have no real
-sandbox here, so chains are declarative data only; no model-written code is ever executed.
+ATC itself has the model write Python run in a sandbox: that is ``loop.chains = "program"`` (tools/program.py,
+tools/sandbox/). Declarative chains stay the default: they are data, and need no sandbox at all.
 """
 
 from __future__ import annotations

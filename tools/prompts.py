@@ -63,7 +63,9 @@ def chain_spec(tool_names: list[str]) -> dict[str, object]:
     }
 
 
-def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> dict[str, object]:
+def call_schema(
+    tools: list[tuple[str, dict[str, object]]], *, chains: bool, program: bool = False
+) -> dict[str, object]:
     """JSON schema of one call ``{"tool", "arguments"}``: one branch per tool, so that a grammar-constrained
     server can only produce a known tool with arguments of the right shape."""
     branches: list[dict[str, object]] = [
@@ -83,4 +85,51 @@ def call_schema(tools: list[tuple[str, dict[str, object]]], *, chains: bool) -> 
                 "required": ["tool", "arguments"],
             }
         )
+    if program:
+        code = {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": "program"}, "arguments": code},
+                "required": ["tool", "arguments"],
+            }
+        )
     return {"oneOf": branches} if len(branches) > 1 else branches[0]
+
+
+JSON_PROGRAM_FORMAT = """To combine several tool calls, use "tool": "program" with "arguments": {{"code": "<a Python \
+program>"}}; in it every tool is a function of the same name called with keyword arguments, returning the tool's \
+output; `print` the final result."""
+
+# Programs (ATC §4.1, tools/program.py). ATC's instruction: directly executable Python in a ```python block, the
+# used APIs named in comments "for the attributable consideration", no made-up values, `print` the final answer.
+PROGRAM_FORMAT = """To combine several tool calls, you may instead answer with one Python program in a ```python \
+block. In the program every tool is a function of the same name, called with keyword arguments, for example \
+x = {example}(...); it returns the tool's output (a JSON value: dict, list, string or number) or raises \
+ToolCallError. Write directly executable code, name the tools you use in comments, take values from tool results \
+instead of making them up, and `print` the final result: what it prints is all that is seen. The program has no \
+network and no files; use only the standard library."""
+
+PROGRAM_ATTRIBUTED_ERROR = """The program failed:
+{error}
+The error is potentially triggered in calling the tool: {tool}
+Please fix your bug and give the corrected program in one ```python block."""
+
+PROGRAM_ERROR = """The program failed:
+{error}
+Rethink the tool calls and the parameter passing, and give the corrected program in one ```python block."""
+
+
+# Black-box probing (ATC §4.3, tools/probe.py): the model proposes a test call of a tool whose output is undocumented.
+PROBE_SYSTEM = """You test tools whose output is not documented. Given one tool's name, description and \
+parameters, propose one realistic test call that shows what the tool returns: plausible argument values of the \
+right types, nothing destructive. Reply in exactly this format and write nothing after it:
+Query: "<a question this call would help answer>"
+Action Input: <the arguments as one JSON object>"""
+
+PROBE_USER = """The tool:
+{doc}
+Propose the test call."""
+
+PROBE_RETRY = """The test call failed: {error}
+Propose a corrected test call in the same format."""

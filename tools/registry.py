@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from agent.core.errors import ConfigError, LodestarError, ToolError, describe, validation_line
+from agent.core.secrets import redact, redact_value
 from agent.core.trace import Citation
 
 if TYPE_CHECKING:
@@ -206,6 +207,8 @@ class Tool:
     blocking: bool = True  # sync tools run in a worker thread unless marked quick and bounded (blocking=False)
     param_docs: dict[str, str] = field(default_factory=dict)
     examples: tuple[str, ...] = ()  # questions this tool answers: one of tool retrieval's views (tools/retrieval.py)
+    side_effects: bool = False  # it changes something (sends, writes, buys): probing asks before running it
+    returns: Any = None  # the return annotation, for the declared output type
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -220,15 +223,38 @@ class Tool:
             properties[name] = _simplify_optional(prop)
         return schema
 
-    def spec(self) -> dict[str, Any]:
-        """The OpenAI ``tools=[…]`` entry (native tool calls)."""
+    def spec(self, output: Any = None) -> dict[str, Any]:
+        """The OpenAI ``tools=[…]`` entry (native tool calls); a probed ``output`` schema joins the description."""
+        description = self.full_description()
+        if output is not None:
+            description += f" Returns: {json.dumps(output, ensure_ascii=False)}"
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.full_description(), "parameters": self.parameters},
+            "function": {"name": self.name, "description": description, "parameters": self.parameters},
         }
 
     def full_description(self) -> str:
         return f"{self.description} {self.knows}".strip()
+
+    @functools.cached_property
+    def declared_output(self) -> dict[str, Any] | None:
+        """The JSON schema of the return annotation when it says something (not Any, a bare dict or ToolOutput)."""
+        hint = self.returns
+        if hint is None or hint is inspect.Parameter.empty or hint is Any or hint is ToolOutput:
+            return None
+        try:
+            schema = _strip_titles(TypeAdapter(hint).json_schema())
+        except Exception:  # an annotation pydantic cannot describe declares nothing usable
+            return None
+        vague: tuple[dict[str, Any], ...] = (
+            {},
+            {"type": "object"},
+            {"type": "object", "additionalProperties": True},
+            {"type": "array"},
+        )
+        if schema in vague or schema == {"type": "array", "items": {}}:
+            return None
+        return dict(schema)
 
     @functools.cached_property
     def _doc_line(self) -> str:
@@ -237,9 +263,20 @@ class Tool:
             ensure_ascii=False,
         )
 
-    def doc_line(self) -> str:
-        """One JSON line per tool, as α-UMi's prompts show the API docs."""
-        return self._doc_line
+    def doc_line(self, output: Any = None) -> str:
+        """One JSON line per tool, as α-UMi's prompts show the API docs; a probed ``output`` schema is added as
+        ATC's "execution result specification"."""
+        if output is None:
+            return self._doc_line
+        return json.dumps(
+            {
+                "name": self.name,
+                "description": self.full_description(),
+                "parameters": self.parameters,
+                "output": output,
+            },
+            ensure_ascii=False,
+        )
 
     def validate(self, arguments: Any) -> dict[str, Any]:
         """Arguments checked and coerced by the pydantic model; raises ToolError with a message for the model."""
@@ -265,7 +302,14 @@ class Tool:
         started = time.perf_counter()
 
         def finish(**fields: Any) -> ToolResult:
+            """The result, with every secret-looking value in it redacted: what a tool printed goes to the model,
+            the trace and maybe the answer."""
             ended = time.perf_counter()
+            for key in ("output", "error"):
+                if key in fields:
+                    fields[key] = redact_value(fields[key])
+            if fields.get("citations"):
+                fields["citations"] = [c.model_copy(update={"text": redact(c.text)}) for c in fields["citations"]]
             return ToolResult(
                 name=self.name,
                 arguments=jsonable(shown_args),
@@ -318,6 +362,7 @@ def _build(
     knows: str,
     blocking: bool = True,
     examples: tuple[str, ...] = (),
+    side_effects: bool = False,
 ) -> Tool:
     if isinstance(fn, Tool):
         return fn
@@ -357,6 +402,8 @@ def _build(
         blocking=blocking,
         param_docs=param_docs,
         examples=examples,
+        side_effects=side_effects,
+        returns=hints.get("return", inspect.Parameter.empty),
     )
 
 
@@ -369,16 +416,18 @@ def tool(
     knows: str = "",
     blocking: bool = True,
     examples: tuple[str, ...] = (),
+    side_effects: bool = False,
 ) -> Any:
     """Make a :class:`Tool` from a function: ``@tool`` or ``@tool(name="…", timeout_s=5)``.
 
     The description is the docstring's summary; parameter descriptions come from its ``Args:`` section (or
     ``:param x:`` lines); types and defaults come from the signature. Sync functions run in a worker thread;
     ``blocking=False`` runs them on the event loop instead, for quick bounded work only (no I/O).
+    ``side_effects=True`` marks a tool that changes something, so that probing asks before running it.
     """
     if fn is not None:
-        return _build(fn, name, description, timeout_s, knows, blocking, examples)
-    return lambda f: _build(f, name, description, timeout_s, knows, blocking, examples)
+        return _build(fn, name, description, timeout_s, knows, blocking, examples, side_effects)
+    return lambda f: _build(f, name, description, timeout_s, knows, blocking, examples, side_effects)
 
 
 class ToolRegistry:
@@ -386,6 +435,7 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self.outputs: dict[str, Any] = {}  # probed output schemas by tool name (tools/probe.py)
         for item in tools:
             self.add(item)
 
@@ -429,10 +479,10 @@ class ToolRegistry:
         return None
 
     def specs(self) -> list[dict[str, Any]]:
-        return [t.spec() for t in self._tools.values()]
+        return [t.spec(self.outputs.get(t.name)) for t in self._tools.values()]
 
     def docs(self) -> str:
-        return "\n".join(t.doc_line() for t in self._tools.values())
+        return "\n".join(t.doc_line(self.outputs.get(t.name)) for t in self._tools.values())
 
     async def call(
         self, name: str, arguments: Any, context: ToolContext | None = None, *, timeout_s: float | None = None

@@ -4,9 +4,9 @@ It does what Textual's ``MarkdownStream`` does — pieces that arrive faster tha
 coalesced into one ``Markdown.append`` (which re-parses only the last block, never the whole message) — but
 ``feed`` is synchronous, because the agent calls ``on_delta(piece)`` from inside its own coroutine.
 
-Secrets: text is rendered up to the last whitespace only, each span passed through ``redact``. A key has no
-whitespace, so one echoed by the model is replaced before any part of it reaches the screen (the cost: the
-word being written appears when the next one starts).
+Secrets: text is rendered up to the last whitespace only, each span passed through ``display_text`` (redacted,
+terminal controls removed). A key has no whitespace, so one echoed by the model is replaced before any part of it
+reaches the screen (the cost: the word being written appears when the next one starts).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from agent.core.secrets import redact
+from agent.core.terminal import display_text
 
 if TYPE_CHECKING:
     from textual.widgets import Markdown
@@ -69,7 +69,7 @@ class LiveMarkdown:
             self._wake.clear()
             end = len(self.text) if self._closing else self._safe_end()
             if end > self._emitted:
-                chunk = redact(self.text[self._emitted : end])
+                chunk = display_text(self.text[self._emitted : end])
                 self._emitted = end
                 try:
                     await self.markdown.append(chunk)

@@ -1,18 +1,19 @@
 """``lodestar batch IN.jsonl -o OUT.jsonl``: answer a file of questions concurrently, score them, survive crashes.
 
-Input lines are ``{"id"?, "question", "answers"?: [...], "mode"?}``; the id defaults to the line number. Every input
-problem is reported on stderr with its line number and counted in the summary (``--strict``: exit 2 before
-answering anything). Each finished question is appended to OUT as one JSON line, flushed and fsync'd (fsyncs of
-lines that finish together are grouped), so a crash loses at most the questions in flight; ``--resume`` keeps the
-answered lines, drops a line torn by a crash and error lines, and answers what is left. A line is never written
-twice for one id. The last line on stdout is a JSON summary (counts, EM/F1/accuracy/Hits@1 overall and per mode,
-LLM usage, wall time).
+Input lines are ``{"id"?, "question", "answers"?: [...], "mode"?}``; the id defaults to the line number (``line-N``
+when another line wrote that number as its id). Every input problem is reported on stderr with its line number and
+counted in the summary (``--strict``: exit 2 before answering anything). Each finished question is appended to OUT
+as one JSON line, flushed and fsync'd (fsyncs of lines that finish together are grouped), so a crash loses at most
+the questions in flight; ``--resume`` keeps the answered lines, drops a line torn by a crash and error lines, and
+answers what is left. A line is never written twice for one id. The last line on stdout is a JSON summary (counts,
+EM/F1/accuracy/Hits@1 overall and per mode, LLM usage, wall time).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,7 +30,16 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationErro
 
 from agent.batch.metrics import Scoreboard, score
 from agent.core.config import Settings
-from agent.core.errors import BadInputError, EndpointUnreachable, LodestarError, error_line, validation_line
+from agent.core.errors import (
+    BadInputError,
+    EndpointUnreachable,
+    EnvironmentFault,
+    LodestarError,
+    error_line,
+    os_error_message,
+    validation_line,
+)
+from agent.core.terminal import safe_text
 from agent.core.trace import Trace, Usage
 from agent.run.modes import DEFAULT_MODE, MODE_NAMES, needs_probe
 from agent.run.question import run_question
@@ -57,6 +67,7 @@ class Item:
     line: int
     answers: tuple[str, ...] | None = None
     gold_docs: tuple[str, ...] | None = None
+    implicit_id: bool = False  # no id on the line: its line number, or ``line-N`` if the user wrote that number
 
     @property
     def key(self) -> str:
@@ -106,6 +117,7 @@ def parse_line(raw: bytes, number: int, default_mode: str) -> Item:
         line=number,
         answers=answers,
         gold_docs=gold_docs,
+        implicit_id=line.id is None,
     )
 
 
@@ -130,14 +142,22 @@ def read_questions(path: Path, default_mode: str) -> Questions:
     data = read_input(path)
     found = Questions()
     first_line: dict[str, int] = {}
+    parsed: list[Item] = []
     for number, raw in enumerate(data.splitlines(), 1):
         if not raw.strip():
             continue  # blank lines hold no question
         try:
-            item = parse_line(raw, number, default_mode)
+            parsed.append(parse_line(raw, number, default_mode))
         except ValueError as exc:
             found.malformed.append((number, str(exc)))
-            continue
+    written = {id_key(item.id) for item in parsed if not item.implicit_id}
+    for item in parsed:
+        if item.implicit_id and item.key in written:  # the line number is an id the user wrote for another line
+            implicit = f"line-{item.line}"
+            while implicit in written:
+                implicit = f"_{implicit}"
+            item = dataclasses.replace(item, id=implicit)
+        number = item.line
         if item.key in first_line:
             found.duplicates.append((number, f"duplicate id {item.id!r} (first on line {first_line[item.key]})"))
             continue
@@ -177,7 +197,7 @@ def read_previous(path: Path, retry: set[str]) -> Previous:
         raise LodestarError(f"{path}: cannot read: {exc.strerror}") from None
     previous.unterminated = bool(data) and not data.endswith(b"\n")
     seen: set[str] = set()
-    for raw in data.splitlines():
+    for number, raw in enumerate(data.splitlines(), 1):
         if not raw.strip():
             continue
         try:
@@ -188,6 +208,10 @@ def read_previous(path: Path, retry: set[str]) -> Previous:
         if not isinstance(record, dict) or "id" not in record:
             previous.dropped_torn += 1
             continue
+        if "answer" not in record:  # not an answers file (the questions, say): never count it, never rewrite it
+            raise BadInputError(
+                f'{path}: line {number} is not an answer record (no "answer" field): is -o the right file?'
+            )
         key = id_key(record["id"])
         if key in seen:
             previous.dropped_duplicates += 1
@@ -309,7 +333,28 @@ def _record(
     return record
 
 
-async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
+@dataclass
+class Breaker:
+    """Counts consecutive questions that failed because the endpoint could not be reached; at ``limit`` the batch
+    stops taking new questions instead of spending every question's retry budget on a dead server."""
+
+    limit: int = 5
+    run: int = 0
+    last_error: str = ""
+
+    @property
+    def tripped(self) -> bool:
+        return self.limit > 0 and self.run >= self.limit
+
+    def reason(self) -> str:
+        return f"the endpoint was unreachable for {self.run} questions in a row ({self.last_error})"
+
+    def note(self, unreachable: str | None) -> None:
+        self.run = self.run + 1 if unreachable else 0
+        self.last_error = unreachable or self.last_error
+
+
+async def answer_item(item: Item, hub: Any, folder: Path, breaker: Breaker | None = None) -> dict[str, Any]:
     """Answer one question (its trace goes to ``folder``); every failure except cancellation becomes an error
     record."""
     started = time.perf_counter()
@@ -317,10 +362,12 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
     # a resumed id starts a fresh trace; creating the file can wait on the disk's journal (the output's fsyncs), so
     # it happens in a thread rather than stalling every question in flight
     trace = await asyncio.to_thread(Trace, path=path, fresh=True, live=False)
+    unreachable: str | None = None
     try:
         result = await run_question(item.question, item.mode, hub, trace=trace)
     except Exception as exc:  # a bug in one mode must not sink the batch; the trace records it too
         error = error_line(exc)
+        unreachable = error if isinstance(exc, EndpointUnreachable) else None
     else:
         return _record(
             item,
@@ -332,6 +379,8 @@ async def answer_item(item: Item, hub: Any, folder: Path) -> dict[str, Any]:
             error=None,
         )
     finally:
+        if breaker is not None:
+            breaker.note(unreachable)
         await asyncio.to_thread(trace.close)  # the buffered events go to disk here: off the loop, like the open
     return _record(
         item,
@@ -405,6 +454,7 @@ class BatchOptions:
     strict: bool = False
     cache: bool = False
     progress: bool = True
+    breaker: int = 5  # consecutive unreachable-endpoint failures that stop the batch (0: never)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BatchOptions:
@@ -431,7 +481,7 @@ class BatchOptions:
 
 
 def _warn(message: str) -> None:
-    print(f"lodestar: {message}", file=sys.stderr, flush=True)
+    print(f"lodestar: {safe_text(message)}", file=sys.stderr, flush=True)
 
 
 def _prepare_output(options: BatchOptions, items: list[Item]) -> Previous:
@@ -516,9 +566,12 @@ async def run_batch(options: BatchOptions, settings: Settings) -> dict[str, Any]
             "resumed": len(resumed),
             "remaining": len(found.items) - overall.answered - overall.errors,
             "interrupted": interrupted,
+            **({"stopped": breaker.reason()} if breaker.tripped else {}),
             "output": str(options.output),
+            "input": str(options.input),
         }
 
+    breaker = Breaker(options.breaker)
     folder = traces_folder(settings, options.output).resolve()  # output lines name traces by absolute path
     cache = ResponseCache.for_settings(settings) if options.cache else None
     writer: OutputWriter | None = None
@@ -528,29 +581,42 @@ async def run_batch(options: BatchOptions, settings: Settings) -> dict[str, Any]
             if todo:
                 await _probe_if_needed(hub, {item.mode for item in todo})
             with _progress(len(todo), options.progress) as advance:
-                await _answer_all(todo, hub, folder, writer, board, advance, options.concurrency)
+                await _answer_all(todo, hub, folder, writer, board, advance, options.concurrency, breaker)
     except asyncio.CancelledError:  # Ctrl-C: what finished is on disk; say so, then let the CLI exit 130
         print(json.dumps(summary(True), ensure_ascii=False), flush=True)
         raise
-    except OSError as exc:
-        raise LodestarError(f"{options.output}: cannot write: {exc.strerror or exc}") from None
+    except OSError as exc:  # name the file that failed: the output, a trace, the cache...
+        raise EnvironmentFault(os_error_message(exc, exc.filename or options.output, "cannot write")) from None
     finally:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()  # the last flush and fsync: a full disk can show itself only here
+            except OSError as exc:
+                raise EnvironmentFault(os_error_message(exc, options.output, "cannot write")) from None
         if cache is not None:
             cache.close()
     return summary(False)
 
 
 async def _answer_all(
-    todo: list[Item], hub: Any, folder: Path, writer: OutputWriter, board: Scoreboard, advance: Any, concurrency: int
+    todo: list[Item],
+    hub: Any,
+    folder: Path,
+    writer: OutputWriter,
+    board: Scoreboard,
+    advance: Any,
+    concurrency: int,
+    breaker: Breaker | None = None,
 ) -> None:
-    """A fixed pool of workers pulls from one iterator: memory stays flat however long the batch."""
+    """A fixed pool of workers pulls from one iterator: memory stays flat however long the batch. A tripped
+    ``breaker`` stops the workers taking new questions; those in flight finish and are written."""
     queue = iter(todo)
 
     async def worker() -> None:
         for item in queue:
-            record = await answer_item(item, hub, folder)
+            if breaker is not None and breaker.tripped:
+                return
+            record = await answer_item(item, hub, folder, breaker)
             ticket = writer.write(record)  # on disk (in the OS) from here: a kill cannot lose it
             board.add(record)
             advance(board.errors)
@@ -571,6 +637,14 @@ async def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     runtime failure, 130 on Ctrl-C (via the CLI)."""
     summary = await run_batch(BatchOptions.from_args(args), settings)
     print(json.dumps(summary, ensure_ascii=False), flush=True)
+    if "stopped" in summary:
+        print(
+            f"lodestar: error: stopped: {summary['stopped']}; {summary['answered']} answered and written to "
+            f"{summary['output']}, {summary['remaining']} left; when the endpoint is back, continue with: "
+            f"lodestar batch {summary['input']} -o {summary['output']} --resume",
+            file=sys.stderr,
+        )
+        return 1
     if summary["errors"] and not summary["answered"]:
         print(
             f"lodestar: error: no question could be answered ({summary['errors']} recorded as errors in "

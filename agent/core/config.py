@@ -10,16 +10,18 @@ Every role (planner, caller, summarizer, judge, explorer) resolves to endpoint(s
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from agent.core.errors import ConfigError, validation_line
-from agent.core.secrets import register_secret
+from agent.core.secrets import redact, register_secret
 
 ROLES: tuple[str, ...] = ("planner", "caller", "summarizer", "judge", "explorer")
 Role = Literal["planner", "caller", "summarizer", "judge", "explorer"]
@@ -52,6 +54,46 @@ class EndpointSettings(_Section):
         if isinstance(value, str):
             return value.rstrip("/")
         return [v.rstrip("/") for v in value]
+
+    @field_validator("base_url", "replicas")
+    @classmethod
+    def _http_url(cls, value: Any) -> Any:
+        for url in [value] if isinstance(value, str) else value:
+            try:
+                parsed = urlsplit(url)
+                ok = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+            except ValueError:  # a malformed port or bracket
+                ok = False
+            if not ok:
+                raise ValueError(f"must be an http:// or https:// URL, not {redact(url)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_to_header(self) -> EndpointSettings:
+        """``http://user:token@host/v1`` works: the credentials leave the URL (so no trace, log or error can show
+        them) and go into an ``Authorization: Basic`` header, unless an API key or that header is set already."""
+        found: set[tuple[str, str]] = set()
+        cleaned = []
+        for url in [self.base_url, *self.replicas]:
+            parsed = urlsplit(url)
+            if parsed.username is None and parsed.password is None:
+                cleaned.append(url)
+                continue
+            user, password = unquote(parsed.username or ""), unquote(parsed.password or "")
+            register_secret(password or None)
+            register_secret(parsed.netloc.rsplit("@", 1)[0])
+            found.add((user, password))
+            host = parsed.netloc.rsplit("@", 1)[1]
+            cleaned.append(urlunsplit(parsed._replace(netloc=host)))
+        if len(found) > 1:
+            raise ValueError("the base_url and replicas carry different credentials: use one endpoint for each")
+        self.base_url, self.replicas = cleaned[0], cleaned[1:]
+        if found and self.resolved_api_key() is None and "authorization" not in {k.lower() for k in self.headers}:
+            user, password = found.pop()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            register_secret(token)
+            self.headers = {**self.headers, "Authorization": f"Basic {token}"}
+        return self
 
     def urls(self) -> list[str]:
         return [self.base_url, *self.replicas]
@@ -226,10 +268,19 @@ class LoopSettings(_Section):
     plan_format: Literal["text", "json"] = Field(
         "text", description="planner output: α-UMi's text ending in `Next: …`, or a schema-constrained JSON object"
     )
-    chains: bool = Field(True, description="let the caller answer with a declarative tool chain")
+    chains: bool | Literal["declarative", "program"] = Field(
+        "declarative",
+        description='what the caller may answer besides one call: a declarative tool chain ("declarative" or '
+        'true), a Python program run in the sandbox ("program"), or neither (false)',
+    )
     chain_max_steps: int = Field(8, ge=1, le=50)
     chain_concurrency: int = Field(4, ge=1, le=64, description="chain steps running at once")
     read_file_max_bytes: int = Field(200_000, ge=1_000)
+    read_file_allow: list[str] = Field(
+        default_factory=list,
+        description="glob patterns (relative paths) of dotfiles and secret files read_file may read anyway; "
+        "by default it refuses .env*, .netrc, id_*, *.pem, *.key, .git/ and every other dotfile",
+    )
     disabled_tools: list[str] = Field(default_factory=list, description="built-in or user tools to leave out")
     max_repeats: int = Field(
         1,
@@ -248,6 +299,14 @@ class LoopSettings(_Section):
     max_tools_offered: int = Field(
         16, ge=1, le=1000, description="with more tools than this, the caller is offered those retrieved (CRAFT)"
     )
+
+    @property
+    def declarative_chains(self) -> bool:
+        return self.chains is True or self.chains == "declarative"
+
+    @property
+    def programs(self) -> bool:
+        return self.chains == "program"
 
 
 MCP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # what OpenAI-compatible APIs accept in a tool name
@@ -301,6 +360,17 @@ class McpSettings(_Section):
         return servers
 
 
+class SandboxSettings(_Section):
+    """Limits of the sandbox that runs LLM-written programs (tools/sandbox/; Deno permissions around Pyodide)."""
+
+    cpu_s: float = Field(10.0, gt=0, le=3600, description="CPU seconds one program may use")
+    wall_s: float = Field(120.0, gt=0, le=3600, description="wall-clock seconds one program may take, tools included")
+    memory_mb: int = Field(1024, ge=128, le=65536, description="memory of the sandbox process")
+    output_chars: int = Field(100_000, ge=1_000, description="characters a program may print")
+    start_timeout_s: float = Field(60.0, gt=0, description="time allowed for the sandbox to start")
+    pyodide_dir: Path | None = Field(None, description="an unpacked pyodide npm package (default: fetched into cache/)")
+
+
 class TraceSettings(_Section):
     """Where traces go besides the JSONL file: an OpenTelemetry collector (off unless an endpoint is set)."""
 
@@ -318,6 +388,7 @@ class Settings(_Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     kg: KgSettings = Field(default_factory=KgSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     source: str = Field("defaults", exclude=True, description="where the settings came from, for error messages")
@@ -354,14 +425,18 @@ class Settings(_Section):
             "max_tokens": 512,
             "seed": None,
         }
-        for layer in (self.roles.get("default"), self.roles.get(name)):
+        endpoint_from = name  # the section that set the endpoint, named in errors as the user wrote it
+        for section in ("default", name):
+            layer = self.roles.get(section)
             if layer is not None:
                 merged.update(layer.model_dump(exclude_none=True))
+                if layer.endpoint is not None:
+                    endpoint_from = section
         endpoint = merged.pop("endpoint")
         endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
         for ep in endpoints:
             if ep != LOCAL_ENDPOINT and ep not in self.endpoints:
-                raise ConfigError(f"{self.source}: roles.{name}.endpoint: no endpoint named {ep!r}")
+                raise ConfigError(f"{self.source}: roles.{endpoint_from}.endpoint: no endpoint named {ep!r}")
         return ResolvedRole(name=name, endpoints=endpoints, **merged)
 
     @property
@@ -410,6 +485,14 @@ def _apply_environment(data: dict[str, Any], env: dict[str, str]) -> None:
         data.setdefault("roles", {}).setdefault("default", {})["model"] = model
 
 
+# Settings the environment variables set (see _apply_environment), for errors that name the variable.
+_ENV_KEYS = {
+    ("endpoints", "default", "base_url"): "OPENAI_BASE_URL",
+    ("home",): "LODESTAR_HOME",
+    ("roles", "default", "model"): "LODESTAR_MODEL",
+}
+
+
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Load and validate settings; raise :class:`ConfigError` with a one-line message naming key and file."""
     env = dict(os.environ if env is None else env)
@@ -427,6 +510,10 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
+        where = tuple(str(p) for p in exc.errors()[0].get("loc", ()))
+        named = _ENV_KEYS.get(where)
+        if named and env.get(named):  # the value came from the environment: name the variable the user set
+            raise ConfigError(f"{named}: {validation_line(exc).split(': ', 1)[-1]}") from None
         raise ConfigError(f"{source}: {validation_line(exc)}") from None
     for endpoint in settings.endpoints.values():
         register_secret(endpoint.resolved_api_key())

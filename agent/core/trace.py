@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TextIO
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from agent.core.errors import EnvironmentFault, os_error_message
 from agent.core.secrets import redact
 
 
@@ -229,9 +230,15 @@ class Trace:
         self._started = time.perf_counter()
         self.path: Path | None = path or (directory / f"{self.run_id}.jsonl" if directory else None)
         self._file: TextIO | None = None
+        self._created = False  # made by this run: removed again on close if no event reached it
+        self._wrote = False
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w" if fresh else "a", encoding="utf-8", buffering=1 if live else 1 << 16)
+            try:
+                self._created = not self.path.exists()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("w" if fresh else "a", encoding="utf-8", buffering=1 if live else 1 << 16)
+            except OSError as exc:
+                raise EnvironmentFault(os_error_message(exc, self.path, "cannot write the trace")) from None
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
@@ -250,14 +257,26 @@ class Trace:
         if event.type not in _EPHEMERAL:  # type: ignore[attr-defined]  # every concrete event declares its type Literal
             self.events.append(event)
             if self._file is not None:
-                self._file.write(redact(event.model_dump_json()) + "\n")
+                line = redact(event.model_dump_json()) + "\n"
+                try:
+                    self._file.write(line)
+                except OSError as exc:
+                    raise EnvironmentFault(os_error_message(exc, self.path, "cannot write the trace")) from None
+                self._wrote = True
         for sink in self._sinks:
             sink(event)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        try:
+            file.close()
+        except OSError as exc:  # a buffered trace meets the full disk here
+            raise EnvironmentFault(os_error_message(exc, self.path, "cannot write the trace")) from None
+        finally:
+            if self._created and not self._wrote and self.path is not None:
+                self.path.unlink(missing_ok=True)  # an empty file would claim a run that never started
 
     def __enter__(self) -> Trace:
         return self

@@ -8,6 +8,7 @@ markers repeatedly until none remain, which defeats splice tricks such as ``<|im
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 # Our own data-block delimiters: ``<<<label>>>`` … ``<<<end label>>>``. Any run of three angle brackets in the
@@ -18,7 +19,7 @@ BLOCK_CLOSE = ">>>"
 # Chat-template control tokens of the common model families (ChatML/Qwen/SmolLM, Llama 2/3, Mistral, Gemma,
 # Phi, GPT-2 style), plus StruQ's reserved delimiters. ``<|…|>`` of any name is covered by the generic pattern.
 _CONTROL_TOKENS = (
-    r"<\|[A-Za-z0-9_\-.: ]{1,40}\|>",  # <|im_start|>, <|eot_id|>, <|start_header_id|>, <|endoftext|>, <|user|> …
+    r"<\|[A-Za-z0-9_\-.: \u2581]{1,40}\|>",  # <|im_start|>, <|eot_id|>, DeepSeek's <|begin▁of▁sentence|> …
     r"\[/?INST\]",
     r"<</?SYS>>",
     r"</?s>",
@@ -31,9 +32,27 @@ _PATTERN = re.compile("|".join(f"(?:{p})" for p in _CONTROL_TOKENS), re.IGNORECA
 _MAX_PASSES = 100  # each pass removes at least one marker; this bound is never reached on real text
 
 
+# Characters that render as nothing: a zero-width space inside ``<<<end document>>>`` would make a look-alike the
+# patterns miss but a model reads the same.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width ``｜`` and ``＜`` become ``|`` and ``<``, as in DeepSeek's ``<｜User｜>``), invisible characters
+    removed: the form every pattern is matched against."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
 def sanitize(text: str, extra: Iterable[str] = ()) -> str:
-    """Delete our delimiters and chat-template control tokens (and any ``extra`` literal markers) until none remain."""
-    extras = [re.compile(re.escape(e), re.IGNORECASE) for e in extra if e]
+    """Delete our delimiters and chat-template control tokens (and any ``extra`` literal markers) until none remain.
+
+    The text is first normalized (:func:`normalize`), so look-alikes made of full-width or invisible characters
+    are caught too; what is returned is the normalized text."""
+    text = normalize(text)
+    extras = [re.compile(re.escape(normalize(e)), re.IGNORECASE) for e in extra if e]
     for _ in range(_MAX_PASSES):
         cleaned = _PATTERN.sub("", text)
         for pattern in extras:

@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field, ValidationError
 CACHE_TTL_S = 7 * 24 * 3600
 
 
+FEATURES = ("streaming", "logprobs", "json_schema", "json_object", "tool_calls")  # json_object_schema: an extension
+
+
 class Capabilities(BaseModel):
     """Optimistic defaults for OpenAI itself; a probe replaces them with what the server showed."""
 
@@ -30,6 +33,13 @@ class Capabilities(BaseModel):
     endpoint: str = ""
     model: str = ""
     notes: dict[str, str] = Field(default_factory=dict, description="why a capability was found missing")
+    unsure: list[str] = Field(
+        default_factory=list, description="features whose probe met a transient failure: probed again next time"
+    )
+
+    def missing(self) -> list[str]:
+        """The features a probe found definitively missing."""
+        return [name for name in FEATURES if not getattr(self, name) and name not in self.unsure]
 
 
 def _cache_path(cache_dir: Path, url: str, model: str) -> Path:

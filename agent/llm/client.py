@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound=BaseModel)
 MessageLike = wire.Message | dict[str, Any]
 CHAT_PATH = "/chat/completions"
+# A server that ignores max_tokens must not hand us megabytes to print, trace and re-send in every later prompt:
+# the text kept of one reply is bounded by what max_tokens allows (a token is ~4 characters; 8 leaves room).
+CHARS_PER_TOKEN_CAP = 8
+CUT_NOTE = " …[output cut: the server sent more than max_tokens allows]"
+
+
+def output_cap(request: wire.ChatRequest) -> int:
+    """The most characters of reply text kept for ``request``."""
+    return (request.max_tokens or 4096) * CHARS_PER_TOKEN_CAP + 1024
 
 
 class Completion(BaseModel):
@@ -202,10 +211,13 @@ class LLM:
             prompt_tokens=_estimate_tokens(request.messages),
             completion_tokens=len((choice.message.content or "").split()),
         )
+        text, finish = choice.message.content or "", choice.finish_reason
+        if len(text) > (cap := output_cap(request)):
+            text, finish = text[:cap] + CUT_NOTE, "length"
         completion = Completion(
-            text=choice.message.content or "",
+            text=text,
             tool_calls=choice.message.tool_calls or [],
-            finish_reason=choice.finish_reason,
+            finish_reason=finish,
             logprobs=choice.logprobs.content if choice.logprobs else None,
             usage=usage,
             latency_s=round(time.perf_counter() - started, 4),
@@ -303,11 +315,18 @@ class ChatStream:
         try:
             async with balancer.stream(open_stream) as (events, retries, replica):
                 url = replica.url
+                room = output_cap(self._request)
                 async for event in events:
-                    for piece in self._absorb(wire.ChatChunk.model_validate(event)):
+                    pieces = self._absorb(wire.ChatChunk.model_validate(event))
+                    room -= sum(len(p) for p in pieces)
+                    if room < 0:  # the server ignores max_tokens: keep what fits, say so, stop reading
+                        pieces = self._cut(pieces, room)
+                    for piece in pieces:
                         if self._llm.trace is not None:
                             self._llm.trace.emit(AnswerDelta(text=piece))
                         yield piece
+                    if room < 0:
+                        break
         except EndpointError as exc:
             failure: LodestarError = exc
             if self._pieces:
@@ -351,6 +370,21 @@ class ChatStream:
                     slot["name"] += call.function.name or ""
                     slot["arguments"] += call.function.arguments or ""
         return pieces
+
+    def _cut(self, pieces: list[str], overshoot: int) -> list[str]:
+        """Trim ``pieces`` (already absorbed) by ``-overshoot`` characters and end them with the cut note."""
+        excess = -overshoot
+        kept = list(pieces)
+        while excess > 0 and kept:
+            last = kept.pop()
+            if len(last) > excess:
+                kept.append(last[: len(last) - excess])
+            excess -= len(last)
+        del self._pieces[len(self._pieces) - len(pieces) :]
+        kept.append(CUT_NOTE)
+        self._pieces.extend(kept)
+        self._finish = "length"
+        return kept
 
     def _finish_completion(self, retries: int, url: str) -> Completion:
         text = "".join(self._pieces)

@@ -7,7 +7,9 @@ on disk, so the algorithms can choose their fallbacks without paying for a probe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -40,6 +42,7 @@ class LLMHub:
         self._local: LocalServer | None = None
         self.local_url = local_url
         self._caps: dict[tuple[str, str], Capabilities] = {}
+        self.resources: dict[str, Any] = {}  # higher layers' per-hub helpers (the sandbox pool); aclose()d with it
         self._owned: set[Replica] = set()  # the replicas this hub opened (or joined): exactly those it releases
 
     async def __aenter__(self) -> LLMHub:
@@ -61,6 +64,10 @@ class LLMHub:
         try:
             await release_replicas(owned)
         finally:
+            resources, self.resources = list(self.resources.values()), {}
+            for resource in resources:
+                with contextlib.suppress(Exception):  # one helper's failure must not keep the others open
+                    await resource.aclose()
             if self._local is not None:
                 self._local.stop()
                 self._local = None
@@ -129,13 +136,14 @@ class LLMHub:
         key = (llm.balancer.replicas[0].url, llm.model)
         if not refresh:
             known = self._known_capabilities(*key)
-            if known.probed:
+            if known.probed and not known.unsure:  # a transient failure last time: ask again
                 return known
         caps = await probe(llm)
         if caps.context_length is None and key[0] == self.local_url:
             caps.context_length = self.settings.local.n_ctx  # llama-cpp-python's /models does not say; we chose it
         self._caps[key] = caps
         save_cached(self.settings.cache_dir, caps)
+        _warn_missing(caps)
         return caps
 
     async def probe_all(self, roles: tuple[str, ...] = ROLES) -> None:
@@ -162,3 +170,21 @@ class LLMHub:
         """Build every role's HTTP clients now rather than on the first question."""
         for name in ROLES:
             self.llm(name)
+
+
+def _warn_missing(caps: Capabilities) -> None:
+    """One stderr line when a fresh probe found features missing (modes then use their fallbacks), and one when
+    a transient failure left some unknown (probed again on the next run)."""
+    missing = caps.missing()
+    where = f"{caps.endpoint} ({caps.model})"
+    if missing:
+        detail = "; ".join(f"{name}: {caps.notes[name]}" if name in caps.notes else name for name in missing)
+        print(
+            f"lodestar: warning: {where} lacks {', '.join(missing)}; using fallbacks ({detail[:300]})", file=sys.stderr
+        )
+    if caps.unsure:
+        print(
+            f"lodestar: warning: {where}: could not probe {', '.join(caps.unsure)} (a transient failure); "
+            "assuming they work, and probing again on the next run",
+            file=sys.stderr,
+        )

@@ -49,6 +49,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port`` (we can bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -66,6 +76,7 @@ class LocalServer:
         self.settings = settings or LocalSettings()
         self.log_path = log_path
         self.port = port or free_port()
+        self._port_chosen = port is not None
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -104,6 +115,11 @@ class LocalServer:
 
     def start(self) -> None:
         """Spawn the child; :meth:`wait_ready` then polls until it answers."""
+        if self._port_chosen and not port_is_free(self.port):  # else another server would pass our readiness check
+            raise LocalServerError(
+                f"port {self.port} is already in use by another program: choose another --port, or leave --port "
+                "out to get a free one"
+            )
         command = self.command()
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,14 +151,28 @@ class LocalServer:
                 try:
                     response = await client.get(f"{self.base_url}/models")
                     if response.status_code == 200:
+                        self._check_identity(response)
                         return
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError):
                     pass
                 await asyncio.sleep(0.2)
         self.stop()
         raise LocalServerError(
             f"the embedded llama.cpp server did not answer within {self.settings.startup_timeout_s:.0f} s"
         )
+
+    def _check_identity(self, response: httpx.Response) -> None:
+        """The answer must come from our child, alive, serving our model alias; anything else is another server
+        that took the port."""
+        if self._process is None or self._process.poll() is not None:
+            raise LocalServerError("the embedded llama.cpp server exited during start-up")
+        ids = [str(m.get("id")) for m in (response.json().get("data") or []) if isinstance(m, dict)]
+        if MODEL_ALIAS not in ids:
+            self.stop()
+            raise LocalServerError(
+                f"another server answers on port {self.port} (models: {', '.join(ids)[:100] or 'none'}): "
+                "choose another --port"
+            )
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -225,9 +225,32 @@ class Balancer:
         # the server's Retry-After wins over our own backoff; only the total budget bounds it
         delay = retry_after if retry_after is not None else self.policy.backoff(retries, self._rng)
         if retries >= self.policy.max_retries or elapsed + delay > self.policy.budget_s:
-            exc.args = (f"{exc.args[0]} (gave up after {retries + 1} attempts in {elapsed:.1f} s)",)
+            asked = ""
+            if retry_after is not None and elapsed + retry_after > self.policy.budget_s:
+                asked = (
+                    f"; the server asked to retry in {_duration(retry_after)} (Retry-After), beyond the retry "
+                    f"budget of {_duration(self.policy.budget_s)}: try again later"
+                )
+            exc.args = (f"{exc.args[0]} (gave up after {retries + 1} attempts in {elapsed:.1f} s{asked})",)
             raise exc
         return delay
+
+
+def _duration(seconds: float) -> str:
+    """3600 -> "an hour", 90 -> "1.5 minutes", 5 -> "5 s": how a person says a wait."""
+    if seconds >= 3600:
+        hours = seconds / 3600
+        return "an hour" if round(hours, 1) == 1 else f"{hours:.1f} hours"
+    if seconds >= 60:
+        minutes = seconds / 60
+        return (
+            "a minute"
+            if round(minutes, 1) == 1
+            else f"{minutes:g} minutes"
+            if minutes.is_integer()
+            else f"{minutes:.1f} minutes"
+        )
+    return f"{seconds:g} s"
 
 
 async def _prepend(first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from agent.core.errors import EndpointError, describe
+from agent.core.errors import RETRYABLE_STATUS, EndpointError, EndpointTimeout, EndpointUnreachable, describe
 from agent.llm.capabilities import Capabilities
 from agent.llm.client import LLM
 from agent.llm.pool import Balancer, RetryPolicy
@@ -41,10 +41,25 @@ def _context_length(models: Any, model: str) -> int | None:
     return None
 
 
-async def _check(name: str, notes: dict[str, str], probe: Any) -> bool:
+def _transient(exc: EndpointError) -> bool:
+    """A failure that says nothing about the feature: the server was loading, overloaded, slow or unreachable."""
+    return (
+        exc.retryable
+        or isinstance(exc, (EndpointUnreachable, EndpointTimeout))
+        or (exc.status is not None and exc.status in RETRYABLE_STATUS)
+    )
+
+
+async def _check(name: str, notes: dict[str, str], probe: Any, unsure: list[str] | None = None) -> bool:
+    """The probe's verdict on one feature. A transient failure is no verdict: the feature keeps its optimistic
+    default, is listed in ``unsure`` and is probed again next time, instead of being cached as missing."""
     try:
         return bool(await probe())
     except EndpointError as exc:
+        if unsure is not None and _transient(exc):
+            unsure.append(name)
+            notes[name] = f"not known yet (the probe met a transient failure: {str(exc)[:160]})"
+            return bool(Capabilities.model_fields[name].default)
         notes[name] = str(exc)[:200]
         return False
     except Exception as exc:  # a probe must never crash the caller; record why instead
@@ -111,13 +126,15 @@ async def probe(llm: LLM) -> Capabilities:
             notes["tool_calls"] = "supported, but the model's arguments were not valid JSON"
         return True
 
+    unsure: list[str] = []
     return Capabilities(
-        streaming=await _check("streaming", notes, streaming),
-        logprobs=await _check("logprobs", notes, logprobs),
-        json_schema=await _check("json_schema", notes, lambda: json_mode("json_schema")),
-        json_object=await _check("json_object", notes, lambda: json_mode("json_object")),
-        json_object_schema=await _check("json_object_schema", notes, lambda: json_mode("json_object_schema")),
-        tool_calls=await _check("tool_calls", notes, tool_calls),
+        streaming=await _check("streaming", notes, streaming, unsure),
+        logprobs=await _check("logprobs", notes, logprobs, unsure),
+        json_schema=await _check("json_schema", notes, lambda: json_mode("json_schema"), unsure),
+        json_object=await _check("json_object", notes, lambda: json_mode("json_object"), unsure),
+        json_object_schema=await _check("json_object_schema", notes, lambda: json_mode("json_object_schema"), unsure),
+        tool_calls=await _check("tool_calls", notes, tool_calls, unsure),
+        unsure=unsure,
         context_length=_context_length(models, llm.model),
         probed=True,
         probed_at=time.time(),

@@ -163,6 +163,7 @@ class HttpEndpoint:
 
     def _check_status(self, status: int, headers: Mapping[str, str], body: bytes, path: str) -> None:
         if status < 400:
+            self._check_api(headers, path, status)
             return
         url = self._url(path)
         detail = redact(_error_detail(body))
@@ -170,6 +171,19 @@ class HttpEndpoint:
         if status in RETRYABLE_STATUS:
             raise RetryableError(message, url=url, status=status, retry_after_s=_retry_after(headers))
         raise EndpointError(message, url=url, status=status)
+
+    def _check_api(self, headers: Mapping[str, str], path: str, status: int) -> None:
+        """A success that is a web page, not an API reply: a wrong base_url (a site's front page, a proxy's login).
+        Retrying cannot help, so it is a plain EndpointError that says what to fix."""
+        kind = (headers.get("content-type") or headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml"):
+            url = self._url(path)
+            raise EndpointError(
+                f"{url}: answered with a web page ({kind}), not an OpenAI-compatible API: check base_url "
+                "(it usually ends in /v1)",
+                url=url,
+                status=status,
+            )
 
     async def get_json(self, path: str) -> Any:
         try:
@@ -262,6 +276,7 @@ class HttpEndpoint:
                 if response.status_code >= 400:
                     body = await response.aread()
                     self._check_status(response.status_code, response.headers, body, path)
+                self._check_api(response.headers, path, response.status_code)
                 yield self._events(response, url)
         except httpx.HTTPError as exc:
             raise self._translate(exc, path) from None

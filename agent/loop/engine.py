@@ -15,6 +15,9 @@ Choices where the reference is silent or does not apply:
 - A failed chain is repaired by the caller with the error attributed to its step and tool (docs/algorithms.md
   §4.2), at most ``loop.chain_repairs`` times; within those repairs, identical calls that already succeeded are
   not run again.
+- With ``loop.chains = "program"`` the caller may answer with a Python program instead (ATC §4.1); it runs in the
+  sandbox (tools/sandbox/), each of its tool calls goes through :meth:`Loop.invoke` like any other, and a failed
+  program is repaired the same way as a chain, with the error attributed to a tool call (tools/program.py).
 - "give up" cannot restart a search here (no DFSDT): the summarizer answers honestly, saying what failed.
 - When ``loop.max_steps`` is spent, the summarizer answers with what was gathered and says what is missing.
 - Guards for every model (small ones get stuck): the previous step's tool call is never run again with the same
@@ -27,12 +30,14 @@ Choices where the reference is silent or does not apply:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.core.config import LoopSettings
-from agent.core.errors import EndpointError
+from agent.core.errors import EndpointError, ModelOutputError
 from agent.core.trace import Answer, Plan, ToolCallEvent, ToolResultEvent, Trace
 from agent.core.untrusted import data_block
 from agent.llm.client import LLM, Completion
@@ -47,12 +52,16 @@ from agent.loop.parsing import (
     PlanParseError,
     parse_native_calls,
     parse_plan,
+    parse_program,
     parse_text_call,
 )
+from tools import program as programs
 from tools import prompts as tool_prompts
 from tools.chain import Chain, ChainResult, ChainStep, run_chain
 from tools.registry import ToolContext, ToolRegistry, ToolResult
 from tools.retrieval import ToolRetriever
+from tools.sandbox.pool import SandboxPool
+from tools.sandbox.runner import ProgramResult, Sandbox
 
 CHARS_PER_TOKEN = 3  # a cautious estimate for fitting the history into a context window
 TEXT_STOPS = ["\nObservation:", "\nobservation:", "\nplanner:", "\nuser:"]
@@ -74,8 +83,18 @@ class Loop:
     """One run of the loop over one question (state lives here; the module functions stay stateless)."""
 
     def __init__(
-        self, question: str, hub: LLMHub, trace: Trace, registry: ToolRegistry, *, knows: str = "", hint: str = ""
+        self,
+        question: str,
+        hub: LLMHub,
+        trace: Trace,
+        registry: ToolRegistry,
+        *,
+        knows: str = "",
+        hint: str = "",
+        sandbox: Sandbox | None = None,
     ) -> None:
+        """``sandbox``: a started sandbox the caller owns (and closes), for programs; else each run starts its own.
+        ``hint``: the evidence router's advice (auto mode), shown to the planner."""
         self.question = question
         self.hint = hint  # the evidence router's advice (auto mode), shown to the planner
         self.hub = hub
@@ -92,6 +111,9 @@ class Loop:
         self._last_call: str | None = None  # the previous step's call, as a key: never run twice in a row
         self._last_plan: str | None = None
         self.repeats = 0
+        self.sandbox: Sandbox | None = sandbox
+        self._own_sandbox = sandbox is None
+        self._sandbox_start: asyncio.Task[Sandbox] | None = None
         self.offered = registry  # what the planner and caller are shown: all tools, or those retrieved (CRAFT)
         self.offer_k = self.settings.max_tools_offered
         self._retriever: ToolRetriever | None = None
@@ -100,6 +122,25 @@ class Loop:
     # -- the loop ----------------------------------------------------------------------------------------------
 
     async def run(self, on_delta: Delta = None) -> Answer:
+        if self.settings.programs and self.sandbox is None:  # a warm one from the pool, or one starting meanwhile
+            self._sandbox_start = asyncio.create_task(SandboxPool.of(self.hub).take())
+        try:
+            return await self._run(on_delta)
+        finally:
+            await self.close_sandbox()
+
+    async def close_sandbox(self) -> None:
+        """Give the run's sandbox back (the pool closes it and starts the next question's) or close a late start."""
+        if self._sandbox_start is not None:  # never needed: the start may still be under way
+            start, self._sandbox_start = self._sandbox_start, None
+            start.cancel()
+            with contextlib.suppress(BaseException):  # its error, if any, matters to no one now
+                self.sandbox = await start
+        if self.sandbox is not None and self._own_sandbox:
+            sandbox, self.sandbox = self.sandbox, None
+            await SandboxPool.of(self.hub).give_back(sandbox)
+
+    async def _run(self, on_delta: Delta) -> Answer:
         steps = self.settings.max_steps
         for step in range(1, steps + 1):
             decision = await self.plan(steps_left=steps - step + 1)
@@ -175,7 +216,7 @@ class Loop:
 
     def tool_names(self) -> str:
         names = self.offered.names
-        return ", ".join([*names, "chain"] if self.settings.chains else names)
+        return ", ".join([*names, "chain"] if self.settings.declarative_chains else names)
 
     async def plan(self, *, steps_left: int) -> PlanDecision:
         knows = f"{prompts.KNOWS_HEADER}{data_block('knowledge', neutralize(self.knows))}\n\n" if self.knows else ""
@@ -222,9 +263,10 @@ class Loop:
 
     def caller_messages(self, thought: str) -> list[dict[str, Any]]:
         if self.format == "native":
-            system = prompts.CALLER_SYSTEM_NATIVE.format(
-                call_format=tool_prompts.NATIVE_CALL_FORMAT if self.settings.chains else ""
-            )
+            call_format = tool_prompts.NATIVE_CALL_FORMAT if self.settings.declarative_chains else ""
+            if self.settings.programs:
+                call_format = self.program_format()
+            system = prompts.CALLER_SYSTEM_NATIVE.format(call_format=call_format)
         else:
             if self.format == "json":
                 call_format = tool_prompts.JSON_CALL_FORMAT.format(tool_names=self.tool_names())
@@ -232,8 +274,12 @@ class Loop:
             else:
                 call_format = tool_prompts.TEXT_CALL_FORMAT.format(tool_names=self.tool_names())
                 chain_format = tool_prompts.CHAIN_FORMAT
-            if self.settings.chains:
+            if self.settings.declarative_chains:
                 call_format += "\n" + chain_format.format()
+            if self.settings.programs:
+                call_format += "\n" + (
+                    tool_prompts.JSON_PROGRAM_FORMAT.format() if self.format == "json" else self.program_format()
+                )
             system = prompts.CALLER_SYSTEM_TEXT.format(tool_docs=self.tool_docs(), call_format=call_format)
         specs = len(json.dumps(self.tool_specs())) if self.format == "native" else 0
         fixed = len(system) + len(thought) + specs + 200
@@ -242,9 +288,13 @@ class Loop:
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
+    def program_format(self) -> str:
+        example = programs.function_name(self.registry.names[0]) if len(self.registry) else "tool_name"
+        return tool_prompts.PROGRAM_FORMAT.format(example=example)
+
     def tool_specs(self) -> list[dict[str, Any]]:
         specs = self.offered.specs()
-        if self.settings.chains:
+        if self.settings.declarative_chains:
             specs.append(tool_prompts.chain_spec(self.offered.names))
         return specs
 
@@ -254,13 +304,17 @@ class Loop:
             return await self.caller.complete(messages, tools=self.tool_specs(), max_tokens=max_tokens)
         if self.format == "json":
             schema = tool_prompts.call_schema(
-                [(t.name, t.parameters) for t in self.offered], chains=self.settings.chains
+                [(t.name, t.parameters) for t in self.offered],
+                chains=self.settings.declarative_chains,
+                program=self.settings.programs,
             )
             return await self.caller.complete_structured(messages, schema, "tool_call", max_tokens=max_tokens)
         return await self.caller.complete(messages, stop=TEXT_STOPS, max_tokens=max_tokens)
 
     def _parse_call(self, completion: Completion) -> CallRequest:
-        chains, max_steps = self.settings.chains, self.settings.chain_max_steps
+        if self.settings.programs and (program := parse_program(completion.text)) is not None:
+            return program  # in the reply's content, whatever the tool-call format
+        chains, max_steps = self.settings.declarative_chains, self.settings.chain_max_steps
         if completion.tool_calls:
             return parse_native_calls(completion.tool_calls, self.registry, chains=chains, max_chain_steps=max_steps)
         return parse_text_call(completion.text, self.registry, chains=chains, max_chain_steps=max_steps)
@@ -345,6 +399,9 @@ class Loop:
         if request.kind == "call":
             await self.observe_call(request, str(step))
             return True
+        if request.kind == "program":
+            await self.run_program_with_repairs(step, request, messages)
+            return True
         await self.run_chain_with_repairs(step, request, messages)
         return True
 
@@ -363,32 +420,74 @@ class Loop:
         self.state.add_call(request.render())
         self.state.add_observation(note)
 
-    async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
-        """Run the chain; on failure, feed the attributed error back for the caller's fix (docs/algorithms.md §4.2)."""
+    async def with_repairs(
+        self,
+        step: int,
+        request: CallRequest,
+        messages: list[dict[str, Any]],
+        attempt: Callable[[CallRequest, str], Awaitable[tuple[bool, str]]],
+        convert: Callable[[CallRequest], CallRequest],
+    ) -> tuple[CallRequest, int, str]:
+        """Run ``attempt``; on failure, feed its attributed error back and run the caller's fix (ATC §4.2), at most
+        ``loop.chain_repairs`` times. Returns the last request, the number of repairs and the last label prefix."""
         repairs = 0
         while True:
             prefix = f"{step}." if repairs == 0 else f"{step}.r{repairs}."
+            ok, feedback = await attempt(request, prefix)
+            if ok or repairs >= self.settings.chain_repairs:
+                return request, repairs, prefix
+            messages += [{"role": "assistant", "content": request.render()}, {"role": "user", "content": feedback}]
+            repaired, _ = await self.ask_caller(messages, f"{step}.r{repairs + 1}")
+            if repaired is None:  # no usable fix: the failed attempt's results stand
+                return request, repairs, prefix
+            request, repairs = convert(repaired), repairs + 1
+
+    async def run_chain_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
+        """Run the chain; on failure, feed the attributed error back and run the caller's fix."""
+        outcome: list[ChainResult] = []
+
+        async def attempt(request: CallRequest, prefix: str) -> tuple[bool, str]:
             assert request.chain is not None
 
-            async def call_step(step_id: str, tool: str, arguments: dict[str, Any], prefix: str = prefix) -> ToolResult:
+            async def call_step(step_id: str, tool: str, arguments: dict[str, Any]) -> ToolResult:
                 return await self.invoke(tool, arguments, prefix + step_id)
 
-            result = await run_chain(request.chain, call_step, concurrency=self.settings.chain_concurrency)
-            if result.ok or repairs >= self.settings.chain_repairs:
-                break
-            messages += [
-                {"role": "assistant", "content": request.render()},
-                {"role": "user", "content": result.feedback()},
-            ]
-            repaired, _ = await self.ask_caller(messages, f"{step}.r{repairs + 1}")
-            if repaired is None:  # no usable fix: the failed chain's results stand
-                break
-            request, repairs = _as_chain(repaired), repairs + 1
+            outcome.append(await run_chain(request.chain, call_step, concurrency=self.settings.chain_concurrency))
+            return outcome[-1].ok, outcome[-1].feedback()
+
+        request, repairs, prefix = await self.with_repairs(step, request, messages, attempt, _as_chain)
+        result = outcome[-1]
         self.state.add_call(request.render())
-        note = f"(the chain was repaired {repairs} time{'s' if repairs != 1 else ''})\n" if repairs else ""
         failure = f"\n{result.feedback()}" if not result.ok else ""
-        text = note + result.observation(self.settings.observation_chars) + failure
+        text = _repaired_note("chain", repairs) + result.observation(self.settings.observation_chars) + failure
         self.state.add_observation(text, _labelled(result, prefix))
+
+    async def run_program_with_repairs(self, step: int, request: CallRequest, messages: list[dict[str, Any]]) -> None:
+        """Run the program in the sandbox; on failure, attribute the error to a tool call and ask for a fix."""
+        outcome: list[tuple[ProgramResult, list[tuple[str, ToolResult]]]] = []
+
+        async def attempt(request: CallRequest, prefix: str) -> tuple[bool, str]:
+            numbers = itertools.count(1)
+
+            async def call(name: str, arguments: dict[str, Any]) -> ToolResult:
+                return await self.invoke(name, arguments, f"{prefix}p{next(numbers)}")
+
+            result, results = await programs.run_program(await self.ready_sandbox(), request.code, self.registry, call)
+            outcome.append((result, [(f"{prefix}p{i}", r) for i, r in enumerate(results, 1)]))
+            return result.ok, programs.feedback(result, request.code, self.registry.names)
+
+        request, repairs, _ = await self.with_repairs(step, request, messages, attempt, _as_program)
+        result, labelled = outcome[-1]
+        self.state.add_call(request.render())
+        text = _repaired_note("program", repairs) + programs.observation(result, self.settings.observation_chars)
+        self.state.add_observation(text, labelled)
+
+    async def ready_sandbox(self) -> Sandbox:
+        if self.sandbox is None:
+            start, self._sandbox_start = self._sandbox_start, None
+            # a start-up failure (no deno, no Pyodide) is raised here, as one clear error
+            self.sandbox = await (start or SandboxPool.of(self.hub).take())
+        return self.sandbox
 
     # -- summarizer --------------------------------------------------------------------------------------------
 
@@ -406,8 +505,9 @@ class Loop:
         text = text.strip()
         if text.lower().startswith("conclusion:"):
             text = text[len("conclusion:") :].strip()
-        if not text:
-            text = "I could not produce an answer" + (f": {note.strip()}" if note else ".")
+        if not text:  # the note is an instruction to the summarizer, never an answer to show
+            why = f" ({note.strip().splitlines()[0]})" if note else ""
+            raise ModelOutputError(f"the summarizer returned an empty answer{why}")
         return Answer(text=text, citations=list(self.state.citations))
 
 
@@ -433,6 +533,21 @@ def _as_chain(request: CallRequest) -> CallRequest:
         return request
     step = ChainStep(id="s1", tool=request.name, args=request.arguments)
     return CallRequest(kind="chain", name="chain", chain=Chain(steps=[step]))
+
+
+def _repaired_note(what: str, repairs: int) -> str:
+    return f"(the {what} was repaired {repairs} time{'s' if repairs != 1 else ''})\n" if repairs else ""
+
+
+def _as_program(request: CallRequest) -> CallRequest:
+    """A repair answered with one plain call: run it as a one-line program that prints its result."""
+    if request.kind == "program":
+        return request
+    if request.kind == "chain" and request.chain is not None:
+        lines = [f"print({programs.function_name(s.tool)}(**{s.args!r}))" for s in request.chain.steps]
+    else:
+        lines = [f"print({programs.function_name(request.name)}(**{request.arguments!r}))"]
+    return CallRequest(kind="program", name="program", code="\n".join(lines))
 
 
 def _labelled(result: ChainResult, prefix: str) -> list[tuple[str, ToolResult]]:

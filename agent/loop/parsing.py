@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from agent.core.errors import ModelOutputError
 from agent.llm import wire
 from tools.chain import Chain, ChainError, ChainStep, describe_chain, parse_chain
+from tools.program import extract_program, render_program
 from tools.registry import ToolRegistry, unknown_tool_message
 
 NextStep = Literal["caller", "summarizer", "give up"]
@@ -45,6 +46,7 @@ _NEXT_WORDS: dict[str, NextStep] = {
     "finish": "summarizer",
 }
 CHAIN_NAME = "chain"
+PROGRAM_NAME = "program"
 
 
 class PlanParseError(ModelOutputError):
@@ -65,15 +67,18 @@ class PlanDecision(BaseModel):
 
 
 class CallRequest(BaseModel):
-    """One parsed call: a single tool call or a chain."""
+    """One parsed call: a single tool call, a chain, or a program (ATC, run in the sandbox)."""
 
-    kind: Literal["call", "chain"]
+    kind: Literal["call", "chain", "program"]
     name: str = ""
     arguments: dict[str, Any] = {}
     chain: Chain | None = None
+    code: str = ""
 
     def render(self) -> str:
         """The call in α-UMi's text format, as it appears in the history."""
+        if self.kind == "program":
+            return render_program(self.code)
         if self.kind == "chain" and self.chain is not None:
             return f"Action: {CHAIN_NAME}\nAction Input: {describe_chain(self.chain)}"
         return f"Action: {self.name}\nAction Input: {json.dumps(self.arguments, ensure_ascii=False)}"
@@ -227,3 +232,19 @@ def parse_native_calls(
     if len(steps) > max_chain_steps:
         raise CallParseError(f"{len(steps)} calls at once; the limit is {max_chain_steps}")
     return CallRequest(kind="chain", name=CHAIN_NAME, chain=Chain(steps=steps))
+
+
+def parse_program(text: str) -> CallRequest | None:
+    """A program in the reply's content: a ```python block (ATC's format), or, from a caller held to JSON, the object
+    ``{"tool": "program", "arguments": {"code": "…"}}``. None when the reply holds no program."""
+    code = extract_program(text)
+    if code is None and text.strip().startswith("{"):
+        try:
+            data = _first_json(text.strip())
+        except CallParseError:
+            data = None
+        if isinstance(data, dict) and str(data.get("tool") or data.get("name")).lower() == PROGRAM_NAME:
+            arguments = data.get("arguments")
+            raw = arguments.get("code") if isinstance(arguments, dict) else None
+            code = extract_program(raw) or raw if isinstance(raw, str) and raw.strip() else None
+    return CallRequest(kind="program", name=PROGRAM_NAME, code=code) if code else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agent.core import otel
-from agent.core.errors import BadInputError, LodestarError, describe
+from agent.core.errors import BadInputError, LodestarError, ModelOutputError, describe
 from agent.core.trace import Answer, Citation, Rewrite, RunEnd, RunStart, Trace, Usage
 from agent.llm.hub import LLMHub
 from agent.run.conversation import Turn, recent, standalone_question
@@ -61,9 +61,18 @@ class RunResult(BaseModel):
 
 
 def validate_question(question: str) -> str:
+    """The question stripped; empty or not UTF-8 (bytes the shell passed through as surrogates) is bad input."""
     cleaned = question.strip()
     if not cleaned:
         raise BadInputError("the question is empty")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = cleaned[exc.start].encode("utf-8", "surrogateescape")
+        raise BadInputError(
+            f"the question is not UTF-8 text (byte 0x{raw.hex()} at character {exc.start + 1}): "
+            "check the terminal's encoding (LANG/LC_ALL)"
+        ) from None
     return cleaned
 
 
@@ -93,6 +102,8 @@ async def run_question(
         trace.emit(RunStart(question=question, mode=mode, roles=hub.describe_roles(), history_turns=len(turns)))
         try:
             answer = await _answer(question, spec, hub, trace, on_delta, turns)
+            if not answer.text.strip():  # every mode: a blank answer is a failure, not a success
+                raise ModelOutputError(f"the model returned an empty answer ({mode} mode)")
         except LodestarError as exc:
             trace.emit(RunEnd(ok=False, error=str(exc)))
             raise

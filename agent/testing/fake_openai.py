@@ -83,6 +83,7 @@ class Reply:
     first_byte_delay_s: float = 0.0
     chunk_delay_s: float | None = None
     chunks: int | None = None  # content chunks when streaming (None: one per token)
+    ignore_max_tokens: bool = False  # a misbehaving server: the whole content whatever max_tokens says
 
     def __post_init__(self) -> None:
         if self.tool_calls:
@@ -672,7 +673,7 @@ class FakeOpenAIServer:
         tokens = _tokens(content or "")
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(limit, int) and 0 < limit < len(tokens):
+        if isinstance(limit, int) and 0 < limit < len(tokens) and not reply.ignore_max_tokens:
             tokens, finish = tokens[:limit], "length"
             content = "".join(tokens)
         calls = [{**tc, "id": tc["id"] or f"call_{uuid.uuid4().hex[:24]}"} for tc in reply.tool_calls or []]

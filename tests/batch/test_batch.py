@@ -127,12 +127,12 @@ def test_metrics_equal_hand_computed_values(
 # -- input problems ----------------------------------------------------------------------------------------------
 
 MESSY = [
-    {"question": "Fine question one?"},  # line 1, id 1
+    {"question": "Fine question one?"},  # line 1: id "line-1", since line 6 wrote 1 as its id
     "not json at all",  # 2
     "[1, 2]",  # 3: not an object
     {"question": "   "},  # 4: empty
     {"question": "Gold of the wrong type?", "answers": "Paris"},  # 5
-    {"id": 1, "question": "Same id as line 1"},  # 6: duplicate
+    {"id": 1, "question": "Same id as line 1's number"},  # 6: kept, the user's own id (issue 15, item 4)
     {"question": "Unknown mode?", "mode": "psychic"},  # 7
     "",  # 8: blank, not a question
     {"id": "b", "question": "Fine question two?", "extra": "ignored"},  # 9
@@ -146,10 +146,10 @@ def test_malformed_lines_are_reported_skipped_and_counted(
     code, summary, err = batch(capsys, "in.jsonl", "-o", "out.jsonl", "--mode", "direct")
     assert code == 0 and summary is not None
     reported = [line for line in err.splitlines() if "skipped" in line]
-    assert [line.split(":")[2] for line in reported] == ["2", "3", "4", "5", "6", "7"]
-    assert "duplicate id 1 (first on line 1)" in err and "answers" in err and "psychic" in err
-    assert summary["skipped_malformed"] == 5 and summary["duplicates"] == 1 and summary["total"] == 2
-    assert_one_line_per_id(tmp_path / "out.jsonl", [1, "b"])
+    assert [line.split(":")[2] for line in reported] == ["2", "3", "4", "5", "7"]
+    assert "answers" in err and "psychic" in err
+    assert summary["skipped_malformed"] == 5 and summary["duplicates"] == 0 and summary["total"] == 3
+    assert_one_line_per_id(tmp_path / "out.jsonl", ["line-1", 1, "b"])
 
 
 def test_strict_fails_on_the_first_problem_before_answering_anything(
@@ -178,10 +178,14 @@ def test_bad_invocations_exit_2_and_touch_nothing(
 
 
 def test_ids_default_to_line_numbers_and_compare_as_text(tmp_path: Path) -> None:
+    """An implicit id never collides with one the user wrote (issue 15, item 4): line 1 has no id, line 2 says
+    "1" (as text, the same id as the number 1), so line 1 becomes ``line-1`` and nothing is dropped."""
     path = write_jsonl(tmp_path / "in.jsonl", [{"question": "a?"}, {"id": "1", "question": "b?"}, {"question": "c?"}])
     found = read_questions(path, "direct")
-    assert [item.id for item in found.items] == [1, 3]
-    assert found.duplicates == [(2, "duplicate id '1' (first on line 1)")]
+    assert [item.id for item in found.items] == ["line-1", "1", 3]
+    assert found.duplicates == []
+    path = write_jsonl(tmp_path / "dup.jsonl", [{"id": 1, "question": "a?"}, {"id": "1", "question": "b?"}])
+    assert read_questions(path, "direct").duplicates == [(2, "duplicate id '1' (first on line 1)")]
     assert trace_name("a/b c") != trace_name("a_b_c") and "/" not in trace_name("../x")
 
 
@@ -418,3 +422,33 @@ def test_ctrl_c_stops_cleanly_with_exit_130(
     code, summary, _ = batch(capsys, "in.jsonl", "-o", "out.jsonl", "--mode", "direct", "--resume")
     assert code == 0 and summary is not None and summary["answered"] == 60
     assert_one_line_per_id(out, [f"q{i}" for i in range(60)])
+
+
+def test_resume_refuses_an_output_that_holds_no_answers(
+    settings: Settings, fake_server: FakeOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o names another questions file by mistake: its lines have ids but no answers, so they must not count as
+    answered, and the file must not be rewritten (issue 15, item 5)."""
+    write_jsonl(tmp_path / "in.jsonl", numbered(3))
+    other = write_jsonl(tmp_path / "other.jsonl", numbered(3))
+    before = other.read_bytes()
+    code, summary, err = batch(capsys, "in.jsonl", "-o", "other.jsonl", "--mode", "direct", "--resume")
+    assert code == 2 and summary is None
+    assert 'not an answer record (no "answer" field)' in err and "other.jsonl" in err
+    assert other.read_bytes() == before and not fake_server.chat_requests
+
+
+def test_a_dead_endpoint_trips_the_breaker_and_says_how_to_resume(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 13: after 5 consecutive connection failures the batch stops instead of trying every line."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nobody listens there
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "in.jsonl", numbered(12))
+    code, summary, err = batch(capsys, "in.jsonl", "-o", "out.jsonl", "--mode", "direct", "--concurrency", "1")
+    assert code == 1 and summary is not None
+    assert (summary["errors"], summary["answered"], summary["remaining"]) == (5, 0, 7)
+    assert "unreachable for 5 questions in a row" in summary["stopped"]
+    errors = [line for line in err.splitlines() if line.startswith("lodestar: error:")]
+    assert len(errors) == 1 and "lodestar batch in.jsonl -o out.jsonl --resume" in errors[0], err
+    assert len(read_out(tmp_path / "out.jsonl")) == 5

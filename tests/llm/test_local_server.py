@@ -155,3 +155,14 @@ def test_a_broken_model_file_is_a_one_line_start_up_error(tmp_path: Path) -> Non
     with pytest.raises(LocalServerError, match="exited during start-up"):
         asyncio.run(start())
     assert server.pid is None
+
+
+def test_serve_local_on_a_port_in_use_fails_at_once(fake_server, home: Path, capsys) -> None:
+    """Issue 15, item 14: another server on --port must not pass for ours."""
+    import app
+
+    started = time.monotonic()
+    assert app.main(["serve-local", "--port", str(fake_server.port)]) == 1
+    err = capsys.readouterr().err
+    assert f"port {fake_server.port} is already in use" in err and err.count("\n") == 1
+    assert time.monotonic() - started < 10 and not fake_server.requests

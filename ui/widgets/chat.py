@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from agent.core.secrets import redact
+from agent.core.terminal import display_text
 from ui.stream import LiveMarkdown
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ KIND_LABEL = {"chunk": "doc", "triple": "graph", "tool": "tool"}
 
 def citation_label(index: int, citation: Citation, width: int = 90) -> Text:
     kind = KIND_LABEL.get(citation.kind, citation.kind)
-    source = redact(citation.source or citation.id)
-    snippet = " ".join(redact(citation.quote or citation.text).split())
+    source = display_text(citation.source or citation.id)
+    snippet = " ".join(display_text(citation.quote or citation.text).split())
     head = f"[{index}] {kind}" + (f" · {source}" if source and source != kind else "")
     room = max(10, width - len(head) - 3)
     if len(snippet) > room:
@@ -45,7 +45,7 @@ class ChatLog(VerticalScroll):
 
 class UserMessage(Static):
     def __init__(self, text: str) -> None:
-        super().__init__(redact(text), markup=False, classes="user-message")
+        super().__init__(display_text(text), markup=False, classes="user-message")
 
 
 class CitationList(OptionList):
@@ -74,7 +74,7 @@ class AnswerMessage(Vertical):
         from textual.widgets import Markdown  # markdown-it and its plugins: loaded after the first paint
 
         super().__init__(classes="answer-message")
-        self._markdown = Markdown(redact(text), classes="answer-body")
+        self._markdown = Markdown(display_text(text), classes="answer-body")
         self.mode = mode
         self.citations: list[Citation] = list(citations or [])
         self._footer = footer
@@ -99,7 +99,7 @@ class AnswerMessage(Vertical):
     def text(self) -> str:
         """The answer as shown (secrets redacted): what Copy copies and the history keeps."""
         if self.live is not None and self.live.text and self.status in ("streaming", "cancelled", "error"):
-            return redact(self.live.text)
+            return display_text(self.live.text)
         return self.body.source
 
     def start_stream(
@@ -124,7 +124,7 @@ class AnswerMessage(Vertical):
             await self.live.finish()
         streamed = self.live.text if self.live is not None else ""
         if text is not None and text.strip() and text.strip() != streamed.strip():
-            await self.body.update(redact(text))  # the mode's final answer differs from what it streamed
+            await self.body.update(display_text(text))  # the mode's final answer differs from what it streamed
         self.status = status
         self.set_class(status == "error", "-error")
         self.set_class(status == "cancelled", "-cancelled")

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, DataTable, Static, Tree
 
+from agent.core.terminal import safe_value
 from agent.core.trace import (
     Answer,
     DocsScored,
@@ -118,6 +120,8 @@ class RunView(Vertical):
         if handler is None:
             return
         try:
+            if isinstance(event, BaseModel):  # model, document and tool text must not drive the terminal
+                event = type(event).model_validate(safe_value(event.model_dump()))
             handler(event)
         except Exception as exc:
             self._add(Static(Text(f"(cannot show {kind}: {type(exc).__name__}: {exc})", "red")))

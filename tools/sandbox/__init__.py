@@ -1,0 +1,1 @@
+"""A sandbox for LLM-written Python: Pyodide inside Deno with minimal permissions (runner.py: what it guarantees)."""
