@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 from typing import TYPE_CHECKING
 
 from agent.core.secrets import redact
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 #: 4xx statuses that say nothing about the request itself: credentials (401, 403, 407) and the transient ones.
 _NOT_A_REFUSAL = frozenset({401, 403, 407}) | RETRYABLE_STATUS
+#: llama-cpp-python answers a request it cannot parse (an unknown ``response_format`` type, say) with a 500 whose body
+#: is pydantic's validation error: that rejects the request's shape; asking again the same way cannot work.
+_SHAPE_REJECTED = re.compile(r"\bvalidation error\b|literal_error|extra_forbidden")
 
 
 class LodestarError(Exception):
@@ -54,11 +58,17 @@ class EndpointError(LodestarError):
         super().__init__(message)
         self.url = url
         self.status = status
-        self.retryable = status in RETRYABLE_STATUS if retryable is None else retryable
+        self.shape_rejected = status is not None and status >= 500 and bool(_SHAPE_REJECTED.search(message))
+        if retryable is None:
+            retryable = status in RETRYABLE_STATUS and not self.shape_rejected
+        self.retryable = retryable
 
     @property
     def refused(self) -> bool:
-        """A 4xx about the request itself (400, 404, 422 …), not about credentials, timing or rate limits."""
+        """A 4xx about the request itself (400, 404, 422 …), not about credentials, timing or rate limits; or a 5xx
+        whose body is a validation error of the request (llama-cpp-python's way of saying 422)."""
+        if self.shape_rejected:
+            return True
         return self.status is not None and 400 <= self.status < 500 and self.status not in _NOT_A_REFUSAL
 
     @property

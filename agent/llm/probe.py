@@ -46,7 +46,7 @@ def _transient(exc: EndpointError) -> bool:
     return (
         exc.retryable
         or isinstance(exc, (EndpointUnreachable, EndpointTimeout))
-        or (exc.status is not None and exc.status in RETRYABLE_STATUS)
+        or (exc.status is not None and exc.status in RETRYABLE_STATUS and not exc.refused)
     )
 
 

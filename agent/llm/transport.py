@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 if TYPE_CHECKING:
     from agent.llm.aiohttp_transport import AiohttpTransport
 
-from agent.core.errors import RETRYABLE_STATUS, EndpointError, EndpointTimeout, EndpointUnreachable
+from agent.core.errors import EndpointError, EndpointTimeout, EndpointUnreachable
 from agent.core.secrets import redact
 
 M = TypeVar("M", bound=BaseModel)
@@ -168,9 +168,10 @@ class HttpEndpoint:
         url = self._url(path)
         detail = redact(_error_detail(body))
         message = f"{url}: HTTP {status}" + (f": {detail}" if detail else "")
-        if status in RETRYABLE_STATUS:
+        error = EndpointError(message, url=url, status=status)  # its status class is decided there, once
+        if error.retryable:
             raise RetryableError(message, url=url, status=status, retry_after_s=_retry_after(headers))
-        raise EndpointError(message, url=url, status=status)
+        raise error
 
     def _check_api(self, headers: Mapping[str, str], path: str, status: int) -> None:
         """A success that is a web page, not an API reply: a wrong base_url (a site's front page, a proxy's login).

@@ -44,3 +44,30 @@ async def test_a_definitive_refusal_is_cached_and_warned_about(settings, fake_se
     assert not caps.tool_calls and caps.unsure == []
     err = capsys.readouterr().err
     assert "lacks tool_calls" in err and err.count("\n") == 1
+
+
+LLAMA_CPP_VALIDATION_500 = (
+    "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+)
+
+
+async def test_a_500_carrying_a_validation_error_is_a_refusal_not_a_transient_failure(
+    settings, fake_server: FakeOpenAIServer, capsys
+):
+    """llama-cpp-python answers an unknown response_format with a 500 whose body is pydantic's validation error:
+    it is a definitive "no", cached without a retry storm, not a "server loading" to probe again every run."""
+    rejected = fake_server.reply(
+        Reply.error(500, LLAMA_CPP_VALIDATION_500),
+        match=lambda body: (body.get("response_format") or {}).get("type") == "json_schema",
+    )
+    _full(fake_server)
+    async with LLMHub(settings) as hub:
+        caps = await hub.capabilities("judge")
+    assert not caps.json_schema and caps.unsure == []
+    assert rejected.hits == 1  # refused once: not retried
+    assert "probing again" not in capsys.readouterr().err
+    probes = fake_server.request_count
+    async with LLMHub(settings) as hub:
+        await hub.capabilities("judge")
+    assert fake_server.request_count == probes  # the verdict was cached
