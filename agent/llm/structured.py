@@ -74,7 +74,8 @@ def _label(response_format: dict[str, Any] | None) -> str:
 
 
 def _refuses_format(exc: EndpointError) -> bool:
-    return exc.refused or exc.status == 500  # llama-cpp-python says 500 for a response_format it does not know
+    # llama-cpp-python's 500 for a response_format it does not know counts as refused in EndpointError itself
+    return exc.refused
 
 
 def emit_repair(trace: Trace | None, role: str, problem: str, action: str, attempt: int = 1) -> None:
